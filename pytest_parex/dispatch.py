@@ -1,0 +1,406 @@
+"""Which check runs where and when: a pure state machine shared by the xdist scheduler, the
+in-process (sequential) run and the ``--parex-plan`` simulation.
+
+It knows nothing of xdist or pytest. The caller tells it about workers and finished checks and
+asks for :class:`Run`, :class:`Skip` and :class:`Cancel` actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pytest_parex import graph
+from pytest_parex.config import Check, ParexConfig
+from pytest_parex.model import BAD, CANCELLED, ERROR, GOOD, SKIPPED, CheckResult, GateResult
+
+PENDING, RUNNING, DONE = "pending", "running", "done"
+
+
+@dataclass(frozen=True)
+class Run:
+    """Start ``name`` on ``worker``."""
+
+    worker: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """``name`` will never run: report it with ``status`` (skipped / cancelled) and ``reason``."""
+
+    name: str
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Stop ``name``, running on ``worker``: kill its process tree."""
+
+    worker: str
+    name: str
+    reason: str
+
+
+Action = Run | Skip | Cancel
+
+
+@dataclass
+class _Worker:
+    agent: str | None = None
+    running: str | None = None
+
+
+def workers_needed(config: ParexConfig) -> int:
+    """One worker per agent instance that has work, capped by ``max-parallel``."""
+    instances = config.agent_instances
+    per_agent: dict[str, int] = {}
+    for c in config.checks:
+        per_agent[c.agent] = per_agent.get(c.agent, 0) + 1
+    total = sum(min(instances[a], n) for a, n in per_agent.items())
+    return min(total, config.max_parallel)
+
+
+@dataclass
+class Dispatcher:
+    """The scheduling state of one gate run."""
+
+    config: ParexConfig
+    expected: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.checks: dict[str, Check] = {c.name: c for c in self.config.checks}
+        self.position = {c.name: i for i, c in enumerate(self.config.checks)}
+        self.instances = self.config.agent_instances
+        self.rank = graph.ranks(self.config.checks, self.expected)
+        self.conflicts: dict[str, set[str]] = {name: set() for name in self.checks}
+        for conflict in graph.conflicts(self.config.checks):
+            self.conflicts[conflict.a].add(conflict.b)
+            self.conflicts[conflict.b].add(conflict.a)
+        self.state: dict[str, str] = dict.fromkeys(self.checks, PENDING)
+        self.status: dict[str, str] = {}
+        self.workers: dict[str, _Worker] = {}
+        self.decided: str = ""
+        """Why the gate is decided early (fail-fast, any, threshold); empty while it is not."""
+
+    # ------------------------------------------------------------------ workers
+
+    def add_worker(self, wid: str) -> None:
+        self.workers[wid] = _Worker(agent=self._agent_wanting_worker())
+
+    def remove_worker(self, wid: str) -> str | None:
+        """Forget ``wid``; return the check it was running (which is now an error)."""
+        worker = self.workers.pop(wid, None)
+        if worker is None or worker.running is None:
+            return None
+        return worker.running
+
+    def agent_of(self, wid: str) -> str | None:
+        worker = self.workers.get(wid)
+        return worker.agent if worker else None
+
+    def running_on(self, wid: str) -> str | None:
+        worker = self.workers.get(wid)
+        return worker.running if worker else None
+
+    def _bound(self, agent: str) -> int:
+        return sum(1 for w in self.workers.values() if w.agent == agent)
+
+    def _agent_wanting_worker(self) -> str | None:
+        best: tuple[float, str] | None = None
+        for agent in sorted(self.instances):
+            open_work = [
+                n for n, c in self.checks.items() if c.agent == agent and self.state[n] != DONE
+            ]
+            if not open_work or self._bound(agent) >= min(self.instances[agent], len(open_work)):
+                continue
+            key = (-max(self.rank[n] for n in open_work), agent)
+            if best is None or key < best:
+                best = key
+        return best[1] if best else None
+
+    # ------------------------------------------------------------------ progress
+
+    @property
+    def finished(self) -> bool:
+        return all(s == DONE for s in self.state.values())
+
+    @property
+    def running(self) -> list[str]:
+        return [n for n, s in self.state.items() if s == RUNNING]
+
+    def ready(self, name: str) -> bool:
+        return self.state[name] == PENDING and all(
+            self.status.get(dep) in GOOD for dep in self.checks[name].needs
+        )
+
+    def blocked(self, name: str) -> Skip | None:
+        """Why a pending check will never run, or None while it still may."""
+        if self.state[name] != PENDING:
+            return None
+        for dep in self.checks[name].needs:
+            status = self.status.get(dep)
+            if status is not None and status not in GOOD:
+                return Skip(name, SKIPPED, f"needs {dep}, which {_past(status)}")
+        if self.decided:
+            return Skip(name, CANCELLED, self.decided)
+        return None
+
+    def _startable(self, name: str) -> bool:
+        if not self.ready(name):
+            return False
+        check = self.checks[name]
+        running = self.running
+        if len(running) >= self.config.max_parallel:
+            return False
+        if (
+            sum(1 for n in running if self.checks[n].agent == check.agent)
+            >= self.instances[check.agent]
+        ):
+            return False
+        if running and (check.exclusive or any(self.checks[n].exclusive for n in running)):
+            return False
+        return not any(n in self.conflicts[name] for n in running)
+
+    def _idle_worker_for(self, agent: str) -> str | None:
+        idle = sorted(w for w, s in self.workers.items() if s.running is None)
+        for wid in idle:
+            if self.workers[wid].agent == agent:
+                return wid
+        if self._bound(agent) >= self.instances[agent]:
+            return None
+
+        # Rebind an idle worker whose own agent has nothing it could start now; prefer one whose
+        # agent has no open work at all, so bound workers stay with their type where they can.
+        def has_open(a: str | None) -> bool:
+            return a is not None and any(
+                c.agent == a and self.state[n] == PENDING for n, c in self.checks.items()
+            )
+
+        candidates = [
+            w
+            for w in idle
+            if not any(
+                self.checks[n].agent == self.workers[w].agent and self._startable(n)
+                for n in self.checks
+            )
+        ]
+        candidates.sort(key=lambda w: (has_open(self.workers[w].agent), w))
+        return candidates[0] if candidates else None
+
+    def assign(self) -> list[Action]:
+        """Everything that can happen now: skips for blocked checks, then new runs."""
+        actions: list[Action] = []
+        changed = True
+        while changed:
+            changed = False
+            for name in self.checks:
+                skip = self.blocked(name)
+                if skip:
+                    self._done(name, skip.status)
+                    actions.append(skip)
+                    changed = True
+        if self.decided:
+            return actions
+        while True:
+            ready = sorted(
+                (n for n in self.checks if self.ready(n)),
+                key=lambda n: (-self.rank[n], self.position[n]),
+            )
+            # An exclusive check at the head of the queue waits for the others to drain rather
+            # than being overtaken forever.
+            if ready and self.checks[ready[0]].exclusive and self.running:
+                break
+            for name in ready:
+                if not self._startable(name):
+                    continue
+                wid = self._idle_worker_for(self.checks[name].agent)
+                if wid is None:
+                    continue
+                self.workers[wid].agent = self.checks[name].agent
+                self.workers[wid].running = name
+                self.state[name] = RUNNING
+                actions.append(Run(wid, name))
+                break
+            else:
+                break
+        return actions
+
+    def start(self, name: str) -> None:
+        """Mark ``name`` running outside of any worker (the in-process run)."""
+        self.state[name] = RUNNING
+
+    def finish(self, name: str, status: str) -> list[Action]:
+        """Record that ``name`` ended with ``status``; returns cancellations it causes."""
+        for worker in self.workers.values():
+            if worker.running == name:
+                worker.running = None
+        self._done(name, status)
+        if self.decided:
+            return []
+        self._decide(name)
+        if not self.decided:
+            return []
+        return [
+            Cancel(wid, w.running, self.decided)
+            for wid, w in sorted(self.workers.items())
+            if w.running is not None
+        ]
+
+    def crash(self, wid: str) -> tuple[str | None, list[Action]]:
+        """``wid`` died: its check is an error; returns it and the cancellations that follow."""
+        name = self.remove_worker(wid)
+        if name is None:
+            return None, []
+        return name, self.finish(name, ERROR)
+
+    def interrupt(self, reason: str) -> list[Action]:
+        """Stop everything (Ctrl-C): cancel what runs; pending checks become cancelled."""
+        if not self.decided:
+            self.decided = reason
+        return [
+            Cancel(wid, w.running, reason)
+            for wid, w in sorted(self.workers.items())
+            if w.running is not None
+        ]
+
+    def _done(self, name: str, status: str) -> None:
+        self.state[name] = DONE
+        self.status[name] = status
+
+    def _decide(self, last: str) -> None:
+        gate = self.config.gate
+        status = self.status[last]
+        good = [n for n, s in self.status.items() if s in GOOD]
+        if gate == "any":
+            if status in GOOD:
+                self.decided = f"cancelled: gate any passed with {last}"
+        elif isinstance(gate, int):
+            possible = len(good) + sum(
+                1 for n in self.checks if self.state[n] != DONE and self.blocked(n) is None
+            )
+            if len(good) >= gate:
+                self.decided = f"cancelled: gate {gate} reached ({len(good)} checks passed)"
+            elif possible < gate:
+                self.decided = f"cancelled: gate {gate} can no longer be reached"
+        elif self.config.on_failure == "fail-fast" and status in BAD and self.checks[last].blocking:
+            self.decided = f"cancelled: fail-fast after {last} {_past(status)}"
+
+
+def _past(status: str) -> str:
+    return {
+        "timeout": "timed out",
+        "error": "had an error",
+        SKIPPED: "was skipped",
+        CANCELLED: "was cancelled",
+    }.get(status, status)
+
+
+def verdict(
+    config: ParexConfig, results: Sequence[CheckResult], *, interrupted: bool = False
+) -> tuple[bool, str]:
+    """The gate's verdict and its one-line headline, from the final check results."""
+    good = [r for r in results if r.ok]
+    flaky = [r for r in results if r.status == "flaky"]
+    if interrupted:
+        return False, "interrupted"
+    gate = config.gate
+    if gate == "any":
+        if good:
+            return True, f"passed: {good[0].name} passed (gate any)"
+        return False, "failed: no check passed (gate any)"
+    if isinstance(gate, int):
+        if len(good) >= gate:
+            return True, f"passed: {len(good)} of {len(results)} checks passed (gate {gate})"
+        return False, f"failed: {len(good)} of {len(results)} checks passed, {gate} needed"
+    blocking_bad = [r for r in results if r.blocking and not r.ok]
+    if blocking_bad:
+        shown = [r for r in blocking_bad if r.status in BAD] or blocking_bad
+        parts = [f"{r.name} {_past(r.status)}" for r in shown[:3]]
+        more = len(shown) - 3
+        return False, "failed: " + ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+    minor = [r for r in results if not r.blocking and not r.ok]
+    headline = "passed"
+    extras = []
+    if minor:
+        extras.append(f"{len(minor)} non-blocking failure{'s' if len(minor) != 1 else ''}")
+    if flaky:
+        extras.append(f"{len(flaky)} flaky")
+    if extras:
+        headline += ", with " + " and ".join(extras)
+    return True, headline
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    name: str
+    agent: str
+    worker: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: tuple[PlannedRun, ...]
+    makespan: float
+    workers: int
+
+    def waves(self) -> list[list[PlannedRun]]:
+        """Runs grouped by the simulated moment they start."""
+        out: dict[float, list[PlannedRun]] = {}
+        for run in self.runs:
+            out.setdefault(round(run.start, 6), []).append(run)
+        return [out[k] for k in sorted(out)]
+
+
+def simulate(config: ParexConfig, expected: Mapping[str, float], workers: int) -> Plan:
+    """Run the dispatcher on a virtual clock, every check taking its expected time."""
+    dispatcher = Dispatcher(config, expected)
+    for i in range(workers):
+        dispatcher.add_worker(f"gw{i}")
+    now = 0.0
+    ends: dict[str, float] = {}
+    runs: list[PlannedRun] = []
+    while not dispatcher.finished:
+        for action in dispatcher.assign():
+            if isinstance(action, Run):
+                end = now + expected.get(action.name, 1.0)
+                ends[action.name] = end
+                agent = dispatcher.checks[action.name].agent
+                runs.append(PlannedRun(action.name, agent, action.worker, now, end))
+        if not ends:
+            break
+        name = min(ends, key=lambda n: (ends[n], n))
+        now = ends.pop(name)
+        dispatcher.finish(name, "passed")
+    return Plan(tuple(runs), now, workers)
+
+
+def gate_result(
+    config: ParexConfig,
+    results: Sequence[CheckResult],
+    *,
+    wall: float,
+    interrupted: bool = False,
+    workers: int = 0,
+    parallel: bool = True,
+) -> GateResult:
+    """Everything the summary says about a finished run."""
+    ok, headline = verdict(config, results, interrupted=interrupted)
+    durations = {r.name: r.duration for r in results if r.start is not None}
+    ran = [c for c in config.checks if c.name in durations]
+    return GateResult(
+        results=tuple(results),
+        wall=wall,
+        verdict=ok,
+        headline=headline,
+        gate=config.gate,
+        on_failure=config.on_failure,
+        critical_path=graph.critical_path(ran, durations),
+        serialised=tuple(c.sentence() for c in graph.conflicts(config.checks)),
+        interrupted=interrupted,
+        workers=workers,
+        parallel=parallel,
+    )

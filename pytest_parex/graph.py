@@ -1,0 +1,137 @@
+"""The check graph (pure): dependencies, write conflicts and critical-path ranks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pytest_parex.config import Check
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The part of a glob before its first wildcard, normalised to forward slashes."""
+    pattern = pattern.replace("\\", "/")
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    match = _WILDCARD.search(pattern)
+    return pattern[: match.start()] if match else pattern
+
+
+def globs_overlap(a: str, b: str) -> bool:
+    """Whether two globs (relative to the rootdir) may name a common path.
+
+    Conservative on purpose: two patterns overlap when one's literal prefix is a prefix of the
+    other's. It may serialise two checks that could have run side by side; it never lets two
+    checks that share a file run at the same time.
+    """
+    pa, pb = _literal_prefix(a), _literal_prefix(b)
+    a_exact = not _WILDCARD.search(a)
+    b_exact = not _WILDCARD.search(b)
+    if a_exact and b_exact:
+        return pa.rstrip("/") == pb.rstrip("/") or _is_dir_prefix(pa, pb) or _is_dir_prefix(pb, pa)
+    return pa.startswith(pb) or pb.startswith(pa)
+
+
+def _is_dir_prefix(directory: str, path: str) -> bool:
+    directory = directory.rstrip("/")
+    return bool(directory) and path.startswith(directory + "/")
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two checks that must not run at the same time, and why."""
+
+    a: str
+    b: str
+    why: str
+
+    def sentence(self) -> str:
+        return f"{self.a} and {self.b} {self.why}: serialised"
+
+
+def conflicts(checks: Sequence[Check]) -> list[Conflict]:
+    """Every pair of checks that must not overlap, in a stable order.
+
+    A pair conflicts when one writes what the other reads or writes, or when either is
+    ``exclusive``. Pairs ordered by ``needs`` are left out: they never overlap anyway.
+    """
+    ordered = _ordered_pairs(checks)
+    out: list[Conflict] = []
+    for i, a in enumerate(checks):
+        for b in checks[i + 1 :]:
+            if (a.name, b.name) in ordered or (b.name, a.name) in ordered:
+                continue
+            why = _conflict_reason(a, b)
+            if why:
+                out.append(Conflict(a.name, b.name, why))
+    return out
+
+
+def _conflict_reason(a: Check, b: Check) -> str:
+    if a.exclusive or b.exclusive:
+        who = a.name if a.exclusive else b.name
+        return f"cannot overlap ({who} is exclusive)"
+    for writer, other in ((a, b), (b, a)):
+        for w in writer.writes:
+            for p in (*other.reads, *other.writes):
+                if globs_overlap(w, p):
+                    shared = w if len(_literal_prefix(w)) >= len(_literal_prefix(p)) else p
+                    return f"share {shared}"
+    return ""
+
+
+def _ordered_pairs(checks: Sequence[Check]) -> set[tuple[str, str]]:
+    """(a, b) for every b that transitively needs a."""
+    needs = {c.name: c.needs for c in checks}
+    out: set[tuple[str, str]] = set()
+    for c in checks:
+        seen: set[str] = set()
+        stack = list(c.needs)
+        while stack:
+            dep = stack.pop()
+            if dep in seen:
+                continue
+            seen.add(dep)
+            out.add((dep, c.name))
+            stack.extend(needs.get(dep, ()))
+    return out
+
+
+def dependents(checks: Sequence[Check]) -> dict[str, list[str]]:
+    """name -> the checks that need it directly (sorted)."""
+    out: dict[str, list[str]] = {c.name: [] for c in checks}
+    for c in checks:
+        for dep in c.needs:
+            if dep in out:
+                out[dep].append(c.name)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def ranks(
+    checks: Sequence[Check], expected: Mapping[str, float], default: float = 1.0
+) -> dict[str, float]:
+    """Critical-path rank: a check's expected duration plus the longest chain of its dependents.
+
+    Among ready checks, the one with the highest rank is started first.
+    """
+    after = dependents(checks)
+    memo: dict[str, float] = {}
+
+    def rank(name: str) -> float:
+        if name not in memo:
+            memo[name] = expected.get(name, default) + max(
+                (rank(d) for d in after[name]), default=0.0
+            )
+        return memo[name]
+
+    for c in checks:
+        rank(c.name)
+    return memo
+
+
+def critical_path(checks: Sequence[Check], durations: Mapping[str, float]) -> float:
+    """The longest chain of ``durations`` through ``needs`` (0 for no checks)."""
+    return max(ranks(checks, durations, default=0.0).values(), default=0.0)

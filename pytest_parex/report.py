@@ -1,0 +1,184 @@
+"""Results -> text (pure): the summary table, the failure report of one check.
+
+Check names and output are data: control characters (terminal escapes included) are shown
+escaped, and rich renders them as :class:`rich.text.Text`, never as markup.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pytest_parex.model import CheckResult, GateResult
+
+# C0 controls except tab and newline, DEL, and C1 controls (0x9b is a one-byte CSI).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+STATUS_STYLE = {
+    "passed": "green",
+    "flaky": "yellow",
+    "failed": "red",
+    "timeout": "red",
+    "error": "red",
+    "skipped": "yellow",
+    "cancelled": "yellow",
+}
+
+
+def sanitize(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``), so that output
+    from a check can never move the cursor, change colours or set a window title."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.2f}s"
+    minutes, secs = divmod(value, 60)
+    return f"{int(minutes)}m{secs:04.1f}s"
+
+
+def rel(path: str, root: Path) -> str:
+    if not path:
+        return ""
+    try:
+        return os.path.relpath(path, root) if os.path.isabs(path) else path
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return path
+
+
+def detail_of(result: CheckResult) -> str:
+    """The detail column: the check's figure, or why it did not run."""
+    if result.status in ("skipped", "cancelled", "error") and result.reason:
+        if result.detail and result.detail != result.reason:
+            return f"{result.detail}; {result.reason}"
+        return result.reason
+    return result.detail
+
+
+def failure_text(result: CheckResult, root: Path) -> str:
+    """The failure report of one check: what happened, its output's tail and the log path."""
+    head = f"check {result.name} {result.status}"
+    if result.detail:
+        head += f": {result.detail}"
+    elif result.reason:
+        head += f": {result.reason}"
+    lines = [sanitize(head)]
+    if result.attempts > 1:
+        lines.append(f"attempts: {result.attempts}")
+    tail = result.tail.rstrip("\n")
+    if tail:
+        count = tail.count("\n") + 1
+        lines.append(f"--- last {count} line{'s' if count != 1 else ''} of output ---")
+        lines.append(sanitize(tail))
+    else:
+        lines.append("(no output)")
+    if result.log_path:
+        lines.append(f"full log: {rel(result.log_path, root)}")
+    return "\n".join(lines)
+
+
+def _rows(gate: GateResult, root: Path) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for r in gate.results:
+        detail = detail_of(r)
+        if not r.ok and r.status not in ("skipped", "cancelled") and r.log_path:
+            detail = f"{detail} (log: {rel(r.log_path, root)})" if detail else rel(r.log_path, root)
+        if r.attempts > 1 and "attempt" not in detail:
+            detail = f"{detail} [{r.attempts} attempts]"
+        if not r.blocking:
+            detail = f"{detail} [non-blocking]" if detail else "[non-blocking]"
+        duration = seconds(r.duration) if r.start is not None else "-"
+        rows.append((sanitize(r.name), sanitize(r.agent), r.status, duration, sanitize(detail)))
+    return rows
+
+
+def totals_line(gate: GateResult) -> str:
+    parts = [
+        f"sequential {seconds(gate.sequential)}",
+        f"wall {seconds(gate.wall)}",
+        f"speedup {gate.speedup:.2f}x",
+    ]
+    if gate.critical_path > 0:
+        parts.append(f"critical path {seconds(gate.critical_path)} (bound {gate.bound:.2f}x)")
+    if gate.cpu > 0:
+        parts.append(f"cpu {seconds(gate.cpu)}")
+    return ", ".join(parts)
+
+
+def verdict_line(gate: GateResult) -> str:
+    return f"parex: {gate.headline}"
+
+
+def render_plain(gate: GateResult, root: Path) -> str:
+    """Aligned plain text, for terminals without colour and for logs."""
+    header = ("check", "agent", "status", "duration", "detail")
+    rows = [header, *_rows(gate, root)]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    out = []
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(4)]
+        out.append("  ".join([*cells, row[4]]).rstrip())
+    out.extend(gate_notes(gate))
+    out.append(totals_line(gate))
+    out.append(verdict_line(gate))
+    return "\n".join(out) + "\n"
+
+
+def gate_notes(gate: GateResult) -> list[str]:
+    return [sanitize(s) for s in gate.serialised]
+
+
+def render_rich(gate: GateResult, root: Path, *, width: int, color: bool) -> str:
+    """A rich table rendered to a string (pytest's terminal writer owns stdout)."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for column, justify in (
+        ("check", "left"),
+        ("agent", "left"),
+        ("status", "left"),
+        ("duration", "right"),
+        ("detail", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name, agent, status, duration, detail in _rows(gate, root):
+        table.add_row(
+            Text(name),
+            Text(agent),
+            Text(status, style=STATUS_STYLE.get(status, "")),
+            Text(duration),
+            Text(detail),
+        )
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+    console.print(table)
+    for note in gate_notes(gate):
+        console.print(Text(note, style="yellow"))
+    console.print(Text(totals_line(gate)))
+    console.print(Text(verdict_line(gate), style="bold green" if gate.verdict else "bold red"))
+    return buffer.getvalue()
+
+
+def render(gate: GateResult, root: Path, *, width: int = 100, color: bool = False) -> str:
+    if color:
+        return render_rich(gate, root, width=width, color=True)
+    return render_plain(gate, root)
+
+
+def short_names(results: Sequence[CheckResult]) -> str:
+    return ", ".join(sanitize(r.name) for r in results)

@@ -1,0 +1,213 @@
+"""Running one check's process: its own process group, output to a log file, timeout,
+cancellation and clean-up of the whole tree.
+
+Output goes straight from the child to the log file (the child's stdout *is* the file), so a
+check that prints gigabytes costs disk, not memory; only the tail is read back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+POLL = 0.05
+"""Seconds between two looks at the process, the clock and the cancel flag."""
+TERM_GRACE = 1.0
+"""Seconds a timed-out check's tree gets between SIGTERM and SIGKILL."""
+CANCEL_GRACE = 0.1
+"""The same for a cancelled check: fail-fast must stop work within a fraction of a second."""
+TAIL_LINES = 50
+TAIL_BYTES = 64 * 1024
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while a check ran: clean up and stop the session like Ctrl-C does
+    (a ``KeyboardInterrupt`` so pytest ends the session instead of failing one item)."""
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    """How one attempt at running a command ended."""
+
+    status: str
+    """"exited", "timeout", "cancelled" or "not-found"."""
+    returncode: int | None
+    duration: float
+    cpu: float
+    start: float
+    end: float
+    reason: str = ""
+
+
+def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    timeout: float,
+    shell: bool = False,
+    cancelled: Callable[[], str | None] = lambda: None,
+    pgid_file: Path | None = None,
+    header: str = "",
+) -> ProcessOutcome:
+    """Run ``argv`` in a new process group with output appended to ``log``.
+
+    ``cancelled`` is polled every :data:`POLL` seconds; when it returns a reason the whole
+    group is terminated. Any exception (Ctrl-C included) kills the group before it propagates:
+    a process started in its own session does not get the terminal's SIGINT and would be
+    orphaned otherwise.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        if header:
+            out.write(header.encode("utf-8", "replace"))
+            out.flush()
+        wall_start = time.time()
+        start = time.perf_counter()
+        usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        try:
+            proc = subprocess.Popen(
+                list(argv) if not shell else argv[0],
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                shell=shell,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            if not cwd.is_dir():
+                message = f"cwd {cwd} does not exist"
+            elif isinstance(exc, FileNotFoundError):
+                message = f"{argv[0]} is not installed in this environment"
+            else:
+                message = f"{argv[0]} cannot be run: {exc.strerror}"
+            out.write(f"parex: {message}\n".encode("utf-8", "replace"))
+            now = time.time()
+            return ProcessOutcome("not-found", None, 0.0, 0.0, now, now, message)
+    pgid = proc.pid  # start_new_session: the child leads its own group
+    if pgid_file is not None:
+        pgid_file.parent.mkdir(parents=True, exist_ok=True)
+        pgid_file.write_text(str(pgid))
+    status, reason = "exited", ""
+    try:
+        with _sigterm_raises():
+            while True:
+                try:
+                    proc.wait(timeout=POLL)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if time.perf_counter() - start > timeout:
+                    status, reason = "timeout", f"timed out after {timeout:g}s"
+                    kill_group(pgid, proc, TERM_GRACE)
+                    break
+                why = cancelled()
+                if why:
+                    status, reason = "cancelled", why
+                    kill_group(pgid, proc, CANCEL_GRACE)
+                    break
+    except BaseException:
+        kill_group(pgid, proc, CANCEL_GRACE)
+        raise
+    finally:
+        # Whatever the main process did, nothing it started may outlive the check.
+        kill_group(pgid, proc, 0.0)
+        if pgid_file is not None:
+            with contextlib.suppress(OSError):
+                pgid_file.unlink()
+    duration = time.perf_counter() - start
+    usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage_after.ru_utime - usage_before.ru_utime) + (
+        usage_after.ru_stime - usage_before.ru_stime
+    )
+    return ProcessOutcome(
+        status, proc.returncode, duration, max(cpu, 0.0), wall_start, time.time(), reason
+    )
+
+
+def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM the group, give it ``grace`` seconds, then SIGKILL what is left; reap ``proc``."""
+    if grace > 0 and _group_alive(pgid):
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None and not _group_alive(pgid):
+                break
+            time.sleep(0.01)
+    _signal_group(pgid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+def kill_group_from_file(pgid_file: Path) -> bool:
+    """Kill the group recorded in ``pgid_file`` (left by a worker that died mid-check)."""
+    try:
+        pgid = int(pgid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if pgid <= 1:
+        return False
+    _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        pgid_file.unlink()
+    return True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While a check runs, SIGTERM to us raises :class:`Terminated` so the tree gets killed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> str:
+    """The last ``lines`` lines of ``path``, decoded leniently (bad UTF-8 and NULs survive)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace")
+    kept = text.splitlines()[-lines:]
+    return "\n".join(kept)

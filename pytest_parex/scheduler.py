@@ -1,0 +1,156 @@
+"""The xdist scheduler (controller side): binds workers to agent types and feeds them checks.
+
+It implements xdist's scheduler protocol (``xdist/scheduler/protocol.py``) around the pure
+:class:`~pytest_parex.dispatch.Dispatcher`.
+
+The nextitem trap: an xdist worker runs item *i* only once it has received item *i+1* (or the
+shutdown signal), because pytest's runtest protocol needs ``nextitem``. Sending one check and
+holding the rest back would deadlock. Each worker therefore also collects a no-op *park* item;
+a check is sent as ``[check, park]``: the worker runs the check, then waits in the park until
+the next dispatch or the shutdown arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from pytest_parex._xdist_compat import CANCEL_COMMAND
+from pytest_parex.dispatch import Action, Cancel, Run, Skip
+from pytest_parex.items import PARK_NAME, GateRun
+
+
+class ParexScheduling:
+    """``pytest_xdist_make_scheduler`` result when ``--parex`` is on."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        run: GateRun,
+        *,
+        on_collection: Callable[[Sequence[str]], None],
+        on_skip: Callable[[Skip], None],
+        on_crash: Callable[[str, str], None],
+    ) -> None:
+        self.config = config
+        self.run = run
+        self._on_collection = on_collection
+        self._on_skip = on_skip
+        self._on_crash = on_crash
+        self._nodes: dict[str, Any] = {}
+        self._collected: set[str] = set()
+        self.collection: list[str] | None = None
+        self._index: dict[str, int] = {}
+        self._names: dict[int, str] = {}
+        self._park = -1
+
+    # ------------------------------------------------------------------ protocol
+
+    @property
+    def nodes(self) -> list[Any]:
+        return list(self._nodes.values())
+
+    @property
+    def collection_is_completed(self) -> bool:
+        # Dispatch starts with the first worker that has collected: waiting for every worker
+        # (what xdist's own schedulers do) costs the slowest worker's start-up on every check.
+        return self.collection is not None
+
+    @property
+    def tests_finished(self) -> bool:
+        return self.collection is not None and self.run.dispatcher.finished
+
+    @property
+    def has_pending(self) -> bool:
+        return self.collection is None or not self.run.dispatcher.finished
+
+    def add_node(self, node: Any) -> None:
+        self._nodes[node.gateway.id] = node
+
+    def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+        ids = list(collection)
+        if self.collection is None:
+            self.collection = ids
+            for index, nodeid in enumerate(ids):
+                name = nodeid.rsplit("::", 1)[-1]
+                if name == PARK_NAME:
+                    self._park = index
+                else:
+                    self._index[name] = index
+                    self._names[index] = name
+            if self._park < 0:
+                raise pytest.UsageError(
+                    "parex: a worker collected no park item; is pytest-parex installed on it?"
+                )
+        elif ids != self.collection:
+            # Every worker must collect the same checks in the same order, or the indices
+            # mean different things on different workers.
+            raise pytest.UsageError(
+                f"parex: worker {node.gateway.id} collected different checks than the first "
+                "worker; the config must be the same on every worker"
+            )
+        # Called for every worker: xdist has just counted the park item as a test again.
+        self._on_collection([self._names[i] for i in sorted(self._names)])
+        self._collected.add(node.gateway.id)
+        self.run.dispatcher.add_worker(node.gateway.id)
+
+    def schedule(self) -> None:
+        self._apply(self.run.dispatcher.assign())
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        if item_index == self._park:
+            return
+        name = self._names[item_index]
+        result = self.run.results.get(name)
+        status = result.status if result is not None else "error"
+        actions = self.run.dispatcher.finish(name, status)
+        self._apply([*actions, *self.run.dispatcher.assign()])
+
+    def mark_test_pending(self, item: str) -> None:
+        raise NotImplementedError("parex does not re-queue checks; use retries = N")
+
+    def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
+        raise NotImplementedError("parex never steals checks")
+
+    def remove_node(self, node: Any) -> str | None:
+        wid = node.gateway.id
+        self._nodes.pop(wid, None)
+        if wid not in self._collected:
+            return None
+        self._collected.discard(wid)
+        name = self.run.dispatcher.running_on(wid)
+        if name is None:
+            self.run.dispatcher.remove_worker(wid)
+            return None
+        # The worker died mid-check: the check is an error, the rest goes on.
+        self._on_crash(name, wid)
+        _, actions = self.run.dispatcher.crash(wid)
+        self._apply([*actions, *self.run.dispatcher.assign()])
+        return self.nodeid(name)
+
+    def nodeid(self, name: str) -> str:
+        assert self.collection is not None
+        return self.collection[self._index[name]]
+
+    # ------------------------------------------------------------------ actions
+
+    def cancel_all(self, reason: str) -> None:
+        """Ctrl-C or shutdown: every running check's tree is killed."""
+        self._apply(self.run.dispatcher.interrupt(reason))
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Run):
+                node = self._nodes[action.worker]
+                node.send_runtest_some([self._index[action.name], self._park])
+            elif isinstance(action, Cancel):
+                node = self._nodes.get(action.worker)
+                if node is not None:
+                    # OSError: the channel is already closed, the worker is gone.
+                    with contextlib.suppress(OSError):
+                        node.sendcommand(CANCEL_COMMAND, name=action.name, reason=action.reason)
+            else:
+                self._on_skip(action)
