@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,9 @@ class ParexItem(pytest.Item):
                 )
             else:
                 run.dispatcher.start(name)
+                self.config.hook.pytest_parex_check_started(
+                    config=self.config, name=name, agent=self.check.agent, worker="main"
+                )
         if result is None:
             early = run.cancel_reason(name)
             if early:
@@ -122,7 +125,7 @@ class ParexItem(pytest.Item):
                     blocking=self.check.blocking,
                 )
             else:
-                context = run.context
+                context = replace(run.context, cancelled=lambda: run.cancel_reason(name))
                 result = checks.execute(self.check, context)
             if run.mode == "inprocess":
                 run.dispatcher.finish(name, result.status)

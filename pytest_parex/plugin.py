@@ -104,6 +104,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_parex import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 # ---------------------------------------------------------------------------------- configure
 
 
@@ -232,8 +238,9 @@ def _expected_durations(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Previous runs (pytest's cache) > ``expected`` keys > equal (1.0); and the source of each."""
     remembered: dict[str, float] = {}
-    if getattr(config, "cache", None) is not None:
-        raw = config.cache.get(DURATIONS_KEY, {})  # type: ignore[union-attr]
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        raw = cache.get(DURATIONS_KEY, {})
         if isinstance(raw, dict):
             remembered = {
                 str(k): float(v)
@@ -306,6 +313,7 @@ class _GatePlugin:
         if isinstance(data, dict):
             result = CheckResult.from_dict(data)
             self.run.results[result.name] = result
+            self.config.hook.pytest_parex_check_finished(config=self.config, result=result)
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -345,6 +353,7 @@ class _GatePlugin:
             parallel=run.mode == "xdist",
         )
         self.remember(results)
+        self.config.hook.pytest_parex_gate_finished(config=self.config, gate=self.gate)
         # The exit code follows the gate, not pytest's count of failed items -- but only
         # between 0 and 1: usage errors, internal errors, interruptions and "no tests" stand.
         if int(session.exitstatus) in (0, 1) and results:
@@ -453,7 +462,7 @@ class WorkerPlugin:
     def _command(self, name: str, kwargs: dict[str, Any]) -> None:
         # Runs in execnet's receiver thread, while the main thread runs a check.
         if name == CANCEL_COMMAND:
-            self.run.cancel(str(kwargs.get("name", "*")), str(kwargs.get("reason", "cancelled")))
+            self.run.cancel(str(kwargs.get("check", "*")), str(kwargs.get("reason", "cancelled")))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
@@ -529,7 +538,7 @@ class ControllerPlugin(_GatePlugin):
         # the runner wrote (works for workers on this machine).
         runner.kill_group_from_file(self.run.context.state_dir / f"{name}.pgid")
         log = self.run.context.log_dir / f"{name}.log"
-        self.run.results[name] = CheckResult(
+        result = CheckResult(
             name,
             check.agent,
             ERROR,
@@ -542,6 +551,8 @@ class ControllerPlugin(_GatePlugin):
             blocking=check.blocking,
             tail=runner.tail(log),
         )
+        self.run.results[name] = result
+        self.config.hook.pytest_parex_check_finished(config=self.config, result=result)
 
     def stop_running(self, interrupted: bool) -> None:
         if self.scheduler is None or self.run.dispatcher.finished:

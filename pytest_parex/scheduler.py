@@ -146,11 +146,17 @@ class ParexScheduling:
             if isinstance(action, Run):
                 node = self._nodes[action.worker]
                 node.send_runtest_some([self._index[action.name], self._park])
+                self.config.hook.pytest_parex_check_started(
+                    config=self.config,
+                    name=action.name,
+                    agent=self.run.dispatcher.checks[action.name].agent,
+                    worker=action.worker,
+                )
             elif isinstance(action, Cancel):
                 node = self._nodes.get(action.worker)
                 if node is not None:
                     # OSError: the channel is already closed, the worker is gone.
                     with contextlib.suppress(OSError):
-                        node.sendcommand(CANCEL_COMMAND, name=action.name, reason=action.reason)
+                        node.sendcommand(CANCEL_COMMAND, check=action.name, reason=action.reason)
             else:
                 self._on_skip(action)

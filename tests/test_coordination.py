@@ -1,0 +1,357 @@
+"""End to end: dependencies, conflicts, instances, order, gates, fail-fast, retries, crashes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import Project, overlap, wait_gone
+
+NO_XDIST = ("-p", "no:xdist")
+FLAKY = """\
+import os, sys
+marker = sys.argv[1]
+if os.path.exists(marker):
+    print("second try: fine")
+    sys.exit(0)
+open(marker, "w").close()
+print("first try: failing")
+sys.exit(1)
+"""
+
+
+def _max_concurrency(times: dict[str, tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in times.values()] + [(e, -1) for _, e in times.values()])
+    level = best = 0
+    for _, delta in events:
+        level += delta
+        best = max(best, level)
+    return best
+
+
+def test_needs_are_respected_and_a_failed_dependency_skips(project: Project) -> None:
+    project.write(
+        {
+            "build": {"agent": "feature-implementer", "run": project.rec("build", 0.5)},
+            "test": {"agent": "test-runner", "run": project.rec("test", 0.2), "needs": ["build"]},
+            "lint": {"agent": "code-reviewer", "run": project.rec("lint", 0.3, code=1)},
+            "docs": {"agent": "debugger", "run": project.rec("docs", 0.1), "needs": ["lint"]},
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex", "-rs")
+    assert result.ret == 1
+    times = project.times()
+    assert times["test"][0] >= times["build"][1]
+    assert "docs" not in times
+    result.stdout.fnmatch_lines(
+        ["docs*debugger*skipped*needs lint, which failed*", "parex: failed: lint failed"]
+    )
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+
+
+def test_deselected_dependency_does_not_block(project: Project) -> None:
+    project.write(
+        {
+            "lint": {"run": project.rec("lint", 0.1, code=1)},
+            "docs": {"agent": "debugger", "run": project.rec("docs", 0.1), "needs": ["lint"]},
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-only", "docs")
+    assert result.ret == 0, result.stdout.str()
+    assert sorted(project.times()) == ["docs"]
+
+
+def test_conflicting_writes_are_serialised_and_exclusive_runs_alone(project: Project) -> None:
+    project.write(
+        {
+            "format": {
+                "agent": "refactorer",
+                "run": project.rec("format", 0.8),
+                "writes": ["src/**"],
+            },
+            "lint": {
+                "agent": "code-reviewer",
+                "run": project.rec("lint", 0.8),
+                "reads": ["src/**"],
+            },
+            "bench": {"agent": "debugger", "run": project.rec("bench", 0.5), "exclusive": True},
+            "tests": {"agent": "test-runner", "run": project.rec("tests", 0.8)},
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex")
+    assert result.ret == 0, result.stdout.str()
+    times = project.times()
+    assert not overlap(times["format"], times["lint"])
+    for other in ("format", "lint", "tests"):
+        assert not overlap(times["bench"], times[other]), other
+    result.stdout.fnmatch_lines(["*format and lint share src/**: serialised*"])
+
+
+def test_agent_with_two_instances_runs_two_never_three(project: Project) -> None:
+    project.write(
+        {f"t{i}": {"agent": "test-runner", "run": project.rec(f"t{i}", 1.0)} for i in range(4)},
+        agents={"test-runner": 2},
+    )
+    result = project.pytester.runpytest_subprocess("--parex")
+    assert result.ret == 0, result.stdout.str()
+    assert _max_concurrency(project.times()) == 2
+
+
+def test_second_run_starts_the_critical_path_first(project: Project) -> None:
+    # Submission (name) order is the worst order: the long check comes last.
+    checks = {f"a{i}": {"agent": "w", "run": project.rec(f"a{i}", 0.5)} for i in range(4)}
+    checks["z"] = {"agent": "w", "run": project.rec("z", 2.0)}
+    project.write(checks, agents={"w": 2})
+
+    def span() -> float:
+        times = project.times()
+        return max(e for _, e in times.values()) - min(s for s, _ in times.values())
+
+    first = project.pytester.runpytest_subprocess("--parex")
+    assert first.ret == 0
+    first_span, first_times = span(), project.times()
+    assert first_times["z"][0] >= min(e for _, e in first_times.values())  # z started late
+    second = project.pytester.runpytest_subprocess("--parex")
+    assert second.ret == 0
+    second_times = project.times()
+    # Now z starts first, and the four short checks run beside it on the other instance.
+    assert second_times["z"][0] <= min(s for n, (s, _) in second_times.items() if n != "z") + 0.3
+    assert span() < first_span - 0.5
+
+
+@pytest.mark.parametrize("spec", [None, "--tx=3*popen"], ids=["own-workers", "tx-popen"])
+def test_fail_fast_cancels_running_checks(project: Project, spec: str | None) -> None:
+    project.write(
+        {
+            "fails": {"agent": "code-reviewer", "run": project.rec("fails", 1.0, code=1)},
+            "sleep1": {"agent": "test-runner", "run": project.rec("sleep1", 30)},
+            "sleep2": {"agent": "debugger", "run": project.rec("sleep2", 30)},
+        },
+        **{"on-failure": "fail-fast"},
+    )
+    start = time.monotonic()
+    args = ["--parex", "-rs"] + ([spec] if spec else [])
+    result = project.pytester.runpytest_subprocess(*args, timeout=60)
+    elapsed = time.monotonic() - start
+    assert result.ret == 1
+    assert elapsed < 20, elapsed  # not the 30 s the sleepers wanted
+    result.stdout.fnmatch_lines_random(
+        [
+            "sleep1*cancelled*fail-fast after fails failed*",
+            "sleep2*cancelled*fail-fast after fails failed*",
+            "parex: failed: fails failed*",
+        ]
+    )
+    assert project.leftovers() == []
+
+
+def test_dash_x_means_fail_fast_in_process(project: Project) -> None:
+    project.write(
+        {
+            "a": {"run": project.rec("a", 0.1, code=1)},
+            "b": {"agent": "debugger", "run": project.rec("b", 0.1)},
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST, "-x")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["b*cancelled*fail-fast after a failed*"])
+    assert "b" not in project.times()
+
+
+def test_gate_any_passes_on_first_success_and_cancels_the_rest(project: Project) -> None:
+    project.write(
+        {
+            "mirror1": {"agent": "code-reviewer", "run": project.rec("mirror1", 0.3)},
+            "mirror2": {"agent": "test-runner", "run": project.rec("mirror2", 30)},
+            "mirror3": {"agent": "debugger", "run": project.rec("mirror3", 0.1, code=1)},
+        },
+        gate="any",
+    )
+    result = project.pytester.runpytest_subprocess("--parex", timeout=60)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "mirror2*cancelled*gate any passed with mirror1*",
+            "parex: passed: mirror1 passed (gate any)",
+        ]
+    )
+
+
+def test_gate_any_fails_when_nothing_passes(project: Project) -> None:
+    project.write(
+        {
+            "a": {"run": project.rec("a", 0.1, code=1)},
+            "b": {"agent": "debugger", "run": project.rec("b", 0.1, code=2)},
+        },
+        gate="any",
+    )
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["parex: failed: no check passed (gate any)"])
+
+
+def test_gate_threshold(project: Project) -> None:
+    project.write(
+        {
+            "a": {"agent": "code-reviewer", "run": project.rec("a", 0.2)},
+            "b": {"agent": "test-runner", "run": project.rec("b", 0.2)},
+            "c": {"agent": "debugger", "run": project.rec("c", 30)},
+        },
+        gate=2,
+    )
+    result = project.pytester.runpytest_subprocess("--parex", timeout=60)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["c*cancelled*gate 2 reached*", "parex: passed: 2 of 3 checks passed (gate 2)"]
+    )
+    # Unreachable: two fail quickly, so 2 of 3 can no longer pass; the sleeper is cancelled.
+    project.write(
+        {
+            "a": {"agent": "code-reviewer", "run": project.rec("a", 0.1, code=1)},
+            "b": {"agent": "test-runner", "run": project.rec("b", 0.1, code=1)},
+            "c": {"agent": "debugger", "run": project.rec("c", 30)},
+        },
+        gate=2,
+    )
+    result = project.pytester.runpytest_subprocess("--parex", timeout=60)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "c*cancelled*gate 2 can no longer be reached*",
+            "parex: failed: 0 of 3 checks passed, 2 needed",
+        ]
+    )
+
+
+def test_retry_that_passes_is_flaky_and_the_gate_passes(project: Project) -> None:
+    (project.path / "flaky.py").write_text(FLAKY)
+    project.write(
+        {"shaky": {"run": [sys.executable, "flaky.py", "marker"], "retries": 2}},
+    )
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["shaky*flaky*passed on attempt 2*", "parex: passed, with 1 flaky"])
+    log = (project.path / ".parex" / "logs" / "shaky.log").read_text()
+    assert "first try: failing" in log and "attempt 2 of 3" in log and "second try: fine" in log
+
+
+def test_non_blocking_failure_passes_the_gate(project: Project) -> None:
+    project.write(
+        {
+            "style": {"run": project.rec("style", 0.1, code=1), "blocking": False},
+            "tests": {"agent": "test-runner", "run": project.rec("tests", 0.1)},
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        ["style*failed*[non-blocking]*", "parex: passed, with 1 non-blocking failure"]
+    )
+
+
+def test_killed_worker_is_an_error_and_the_others_pass(project: Project) -> None:
+    # The check kills its own xdist worker (its parent process).
+    kill_parent = [
+        sys.executable,
+        "-c",
+        f"import os, time; time.sleep(0.3); os.kill(os.getppid(), 9)  # {project.token}",
+    ]
+    project.write(
+        {
+            "doomed": {"agent": "debugger", "run": kill_parent},
+            "a": {"agent": "code-reviewer", "run": project.rec("a", 1.5)},
+            "b": {"agent": "test-runner", "run": project.rec("b", 1.5)},
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex", timeout=120)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines_random(
+        [
+            "doomed*debugger*error*agent crashed*",
+            "a*code-reviewer*passed*",
+            "b*test-runner*passed*",
+            "parex: failed: doomed had an error",
+        ]
+    )
+
+
+def test_plan_prints_order_waves_and_runs_nothing(project: Project) -> None:
+    project.write(
+        {
+            "build": {
+                "agent": "feature-implementer",
+                "run": project.rec("build", 0.1),
+                "expected": 4,
+            },
+            "test": {
+                "agent": "test-runner",
+                "run": project.rec("test", 0.1),
+                "needs": ["build"],
+                "expected": 6,
+            },
+            "lint": {
+                "agent": "code-reviewer",
+                "run": project.rec("lint", 0.1),
+                "expected": 2,
+                "writes": ["src/**"],
+            },
+            "format": {
+                "agent": "refactorer",
+                "run": project.rec("format", 0.1),
+                "expected": 1,
+                "reads": ["src/x.py"],
+            },
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-plan")
+    assert result.ret == 0
+    assert project.times() == {}
+    result.stdout.fnmatch_lines(
+        [
+            "*= parex plan =*",
+            "workers: 4 (max-parallel 5)",
+            "agents:",
+            "  code-reviewer x1: lint*",
+            "order (longest remaining critical path first):",
+            "  1. build [feature-implementer] expected 4.00s (expected key), path 10.00s",
+            "waves:",
+            "  at 0.00s: build@*",
+            "  at 4.00s: test@*",
+            "serialised:",
+            "  format and lint share src/x.py: serialised",
+            "predicted: wall 10.00s, sequential 13.00s, critical path 10.00s, ideal speedup 1.30x*",
+        ]
+    )
+
+
+def test_ctrl_c_kills_everything_and_exits_2(project: Project) -> None:
+    project.write(
+        {
+            "s1": {"agent": "code-reviewer", "run": project.rec("s1", 60)},
+            "s2": {"agent": "test-runner", "run": project.rec("s2", 60)},
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--parex", "-p", "no:cacheprovider"],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    logs = [project.path / ".parex" / "logs" / f"{n}.log" for n in ("s1", "s2")]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if all(p.exists() and "starting" in p.read_text() for p in logs):
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the checks never started")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 2, text
+    assert "s1" in text and "cancelled" in text and "interrupted" in text
+    assert wait_gone(project.token, timeout=5) == []
