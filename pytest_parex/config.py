@@ -11,7 +11,7 @@ import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,33 @@ DEFAULT_MAX_PARALLEL = 5
 DEFAULT_LOG_DIR = ".parex/logs"
 ON_FAILURE = ("best-effort", "fail-fast")
 KINDS = ("command", "tests", "review", "benchmarks", "leaks")
+KIND_AGENTS: Mapping[str, str] = {
+    "command": "code-reviewer",
+    "review": "code-reviewer",
+    "tests": "test-runner",
+    "benchmarks": "test-runner",
+    "leaks": "debugger",
+}
+"""The agent a check of each kind gets when it names none."""
+REVIEW_TOOLS: Mapping[str, tuple[str, ...]] = {
+    "ruff": ("ruff", "check", "."),
+    "ruff-format": ("ruff", "format", "--check", "."),
+    "mypy": ("mypy", "."),
+}
+"""``tool = NAME`` on a review check: the command it stands for."""
+DEFAULT_BENCH_ARGS = ("--benchmark-only",)
+DEFAULT_LEAK_ITERATIONS = 5
+DEFAULT_LEAK_THRESHOLD = "64 KiB"
+# Keys that only mean something for one kind of check.
+KIND_KEYS: Mapping[str, str] = {
+    "tool": "review",
+    "shards": "tests",
+    "fail-if-slower": "benchmarks",
+    "baseline": "benchmarks",
+    "save-baseline": "benchmarks",
+    "iterations": "leaks",
+    "threshold": "leaks",
+}
 
 # A check name ends up in a pytest node id, a log file name and a terminal line: keep it tame.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -65,6 +92,7 @@ CHECK_KEYS = (
     "blocking",
     "retries",
     "expected",
+    *KIND_KEYS,
 )
 
 
@@ -93,10 +121,32 @@ class Check:
     blocking: bool = True
     retries: int = 0
     expected: float | None = None
+    tool: str = ""
+    """Review checks: "ruff-check", "ruff-format", "mypy" or "" (output parsed generically)."""
+    shard: tuple[int, int] | None = None
+    """Tests checks split with ``shards = N``: (this shard, N), counted from 1."""
+    fail_if_slower: str = ""
+    baseline: str = ""
+    save_baseline: bool = False
+    iterations: int = DEFAULT_LEAK_ITERATIONS
+    threshold: str = DEFAULT_LEAK_THRESHOLD
 
     @property
-    def is_pytest(self) -> bool:
-        return self.kind == "tests"
+    def runs_pytest(self) -> bool:
+        """Whether the command is a child ``python -m pytest`` (argv holds its arguments)."""
+        return self.kind in ("tests", "benchmarks", "leaks")
+
+    @property
+    def base_name(self) -> str:
+        """The configured name: ``tests`` for the shard ``tests[2/3]``."""
+        return self.name.split("[", 1)[0]
+
+    @property
+    def file_name(self) -> str:
+        """A name safe in a file name (shards have a '/' in theirs)."""
+        if self.shard is None:
+            return self.name
+        return f"{self.base_name}.shard-{self.shard[0]}-of-{self.shard[1]}"
 
 
 @dataclass(frozen=True)
@@ -131,8 +181,8 @@ class ParexConfig:
 # loading
 
 
-def load_pyproject(path: Path) -> dict[str, Any] | None:
-    """Return the ``[tool.parex]`` table of ``path`` (None when the file has none)."""
+def read_document(path: Path) -> dict[str, Any]:
+    """The whole TOML document at ``path``; :class:`ConfigError` when it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -140,9 +190,15 @@ def load_pyproject(path: Path) -> dict[str, Any] | None:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: is not valid UTF-8") from None
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return data
+
+
+def load_pyproject(path: Path) -> dict[str, Any] | None:
+    """Return the ``[tool.parex]`` table of ``path`` (None when the file has none)."""
+    data = read_document(path)
     tool = data.get("tool")
     if not isinstance(tool, dict):
         return None
@@ -289,9 +345,10 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
                 "ignoring case)",
             )
         lowered[name.lower()] = name
-        checks.append(
+        checks.extend(
             _parse_check(ctx, name, raw_checks[name], agents, timeout=timeout, retries=retries)
         )
+    checks = _expand_shard_needs(checks)
 
     gate: str | int = "all"
     if "gate" in table:
@@ -338,7 +395,8 @@ def _parse_check(
     *,
     timeout: float,
     retries: int,
-) -> Check:
+) -> list[Check]:
+    """One check, or its shards (``shards = N`` on a tests check)."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ctx.error(
             "tool.parex.checks",
@@ -350,7 +408,17 @@ def _parse_check(
         raise ctx.error("tool.parex.checks", f"{name} must be a table, got {_show(raw)}")
     ctx.unknown_keys(where, raw, CHECK_KEYS)
 
-    agent = DEFAULT_AGENT
+    shell = ctx.boolean(where, "shell", raw["shell"]) if "shell" in raw else False
+    kind = "tests" if "pytest" in raw else "command"
+    if "kind" in raw:
+        kind = ctx.string(where, "kind", raw["kind"])
+        if kind not in KINDS:
+            raise ctx.error(where, f"kind must be one of {', '.join(KINDS)}, got {_show(kind)}")
+    for key, owner in KIND_KEYS.items():
+        if key in raw and kind != owner:
+            raise ctx.error(where, f'{key} only applies to kind = "{owner}", not to "{kind}"')
+
+    agent = KIND_AGENTS[kind]
     if "agent" in raw:
         agent = ctx.string(where, "agent", raw["agent"])
     if agent not in agents:
@@ -361,29 +429,87 @@ def _parse_check(
             "(define new types in [tool.parex.agents])",
         )
 
-    shell = ctx.boolean(where, "shell", raw["shell"]) if "shell" in raw else False
-    kind = "command"
-    if "kind" in raw:
-        kind = ctx.string(where, "kind", raw["kind"])
-        if kind not in KINDS:
-            raise ctx.error(where, f"kind must be one of {', '.join(KINDS)}, got {_show(kind)}")
     if "run" in raw and "pytest" in raw:
         raise ctx.error(where, "has both run and pytest; expected exactly one of them")
+    runs_pytest = kind in ("tests", "benchmarks", "leaks")
+    tool = ""
     argv: tuple[str, ...]
-    if "pytest" in raw:
+    if runs_pytest:
+        if "run" in raw:
+            raise ctx.error(
+                where, f'kind "{kind}" runs pytest: give its arguments as pytest = [...], not run'
+            )
         if shell:
             raise ctx.error(where, "shell = true only applies to run, not to pytest")
-        argv = _argv(ctx, where, "pytest", raw["pytest"], shell=False, allow_empty=True)
-        if kind == "command":
-            kind = "tests"
-        elif kind != "tests":
-            raise ctx.error(where, f'pytest checks are kind "tests", got kind {_show(kind)}')
+        default = DEFAULT_BENCH_ARGS if kind == "benchmarks" else ()
+        argv = default
+        if "pytest" in raw:
+            argv = _argv(ctx, where, "pytest", raw["pytest"], shell=False, allow_empty=True)
+    elif "pytest" in raw:
+        raise ctx.error(
+            where,
+            f'pytest = [...] runs a child pytest, which kind "{kind}" does not; '
+            'use kind = "tests", "benchmarks" or "leaks"',
+        )
     elif "run" in raw:
         argv = _argv(ctx, where, "run", raw["run"], shell=shell, allow_empty=False)
-        if kind == "tests":
-            raise ctx.error(where, 'kind "tests" runs pytest: use pytest = [...] instead of run')
+    elif kind == "review" and "tool" in raw:
+        argv = ()
     else:
         raise ctx.error(where, 'needs a command: run = "..." or pytest = [...]')
+    if kind == "review":
+        if "tool" in raw:
+            name_of_tool = ctx.string(where, "tool", raw["tool"])
+            if name_of_tool not in REVIEW_TOOLS:
+                known_tools = ", ".join(f'"{t}"' for t in REVIEW_TOOLS)
+                raise ctx.error(
+                    where, f"tool must be one of {known_tools}, got {_show(name_of_tool)}"
+                )
+            if not argv:
+                argv = REVIEW_TOOLS[name_of_tool]
+            tool = "ruff-check" if name_of_tool == "ruff" else name_of_tool
+        elif not shell:
+            from pytest_parex.review import detect_tool
+
+            tool = detect_tool(argv) or ""
+
+    shards = 1
+    if "shards" in raw:
+        shards = ctx.integer(where, "shards", raw["shards"], minimum=1)
+    fail_if_slower = ""
+    if "fail-if-slower" in raw:
+        fail_if_slower = ctx.string(where, "fail-if-slower", raw["fail-if-slower"])
+        from pytest_parex.benchcmp import parse_threshold
+
+        try:
+            parse_threshold(fail_if_slower)
+        except ValueError as exc:
+            raise ctx.error(
+                where,
+                f'fail-if-slower must look like "mean:10%", got {_show(fail_if_slower)} ({exc})',
+            ) from None
+    baseline = ctx.string(where, "baseline", raw["baseline"]) if "baseline" in raw else ""
+    save_baseline = (
+        ctx.boolean(where, "save-baseline", raw["save-baseline"])
+        if "save-baseline" in raw
+        else False
+    )
+    iterations = DEFAULT_LEAK_ITERATIONS
+    if "iterations" in raw:
+        iterations = ctx.integer(where, "iterations", raw["iterations"], minimum=1)
+    threshold = DEFAULT_LEAK_THRESHOLD
+    if "threshold" in raw:
+        threshold = ctx.string(where, "threshold", raw["threshold"])
+        from argparse import ArgumentTypeError
+
+        from pytest_parex.leaks import parse_size
+
+        try:
+            parse_size(threshold)
+        except ArgumentTypeError as exc:
+            raise ctx.error(
+                where, f'threshold must be a size like "64 KiB", got {_show(threshold)} ({exc})'
+            ) from None
 
     check_timeout = timeout
     if "timeout" in raw:
@@ -411,7 +537,10 @@ def _parse_check(
     needs = ctx.string_list(where, "needs", raw["needs"]) if "needs" in raw else ()
     reads = ctx.string_list(where, "reads", raw["reads"]) if "reads" in raw else ()
     writes = ctx.string_list(where, "writes", raw["writes"]) if "writes" in raw else ()
-    exclusive = ctx.boolean(where, "exclusive", raw["exclusive"]) if "exclusive" in raw else False
+    # Benchmarks run alone unless told otherwise: parallel load turns their figures into noise.
+    exclusive = kind == "benchmarks"
+    if "exclusive" in raw:
+        exclusive = ctx.boolean(where, "exclusive", raw["exclusive"])
     blocking = ctx.boolean(where, "blocking", raw["blocking"]) if "blocking" in raw else True
     check_retries = retries
     if "retries" in raw:
@@ -419,7 +548,7 @@ def _parse_check(
     expected = None
     if "expected" in raw:
         expected = ctx.number(where, "expected", raw["expected"])
-    return Check(
+    check = Check(
         name=name,
         agent=agent,
         argv=argv,
@@ -436,7 +565,36 @@ def _parse_check(
         blocking=blocking,
         retries=check_retries,
         expected=expected,
+        tool=tool,
+        fail_if_slower=fail_if_slower,
+        baseline=baseline,
+        save_baseline=save_baseline,
+        iterations=iterations,
+        threshold=threshold,
     )
+    if shards == 1:
+        return [check]
+    return [
+        replace(check, name=f"{name}[{i}/{shards}]", shard=(i, shards))
+        for i in range(1, shards + 1)
+    ]
+
+
+def _expand_shard_needs(checks: list[Check]) -> list[Check]:
+    """``needs = ["tests"]`` on a sharded ``tests`` means every one of its shards."""
+    shards: dict[str, list[str]] = {}
+    for c in checks:
+        if c.shard is not None:
+            shards.setdefault(c.base_name, []).append(c.name)
+    if not shards:
+        return checks
+    out = []
+    for c in checks:
+        needs: list[str] = []
+        for dep in c.needs:
+            needs.extend(shards.get(dep, [dep]))
+        out.append(replace(c, needs=tuple(needs)))
+    return out
 
 
 def _argv(
@@ -470,12 +628,12 @@ def _validate_needs(ctx: _Ctx, config: ParexConfig) -> None:
         for dep in c.needs:
             if dep == c.name:
                 raise ctx.error(
-                    f"tool.parex.checks.{c.name}", f"needs itself: {c.name} -> {c.name}"
+                    f"tool.parex.checks.{c.base_name}", f"needs itself: {c.name} -> {c.name}"
                 )
             if dep not in names:
                 known = ", ".join(sorted(names))
                 raise ctx.error(
-                    f"tool.parex.checks.{c.name}",
+                    f"tool.parex.checks.{c.base_name}",
                     f"needs {_show(dep)}, which is not a check; expected one of: {known}",
                 )
     cycle = find_cycle({c.name: c.needs for c in config.checks})

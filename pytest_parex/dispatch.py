@@ -399,7 +399,7 @@ def gate_result(
         gate=config.gate,
         on_failure=config.on_failure,
         critical_path=graph.critical_path(ran, durations),
-        serialised=tuple(c.sentence() for c in graph.conflicts(config.checks)),
+        serialised=tuple(graph.describe(graph.conflicts(config.checks))),
         interrupted=interrupted,
         workers=workers,
         parallel=parallel,

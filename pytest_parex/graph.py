@@ -47,9 +47,25 @@ class Conflict:
     a: str
     b: str
     why: str
+    exclusive: str = ""
+    """The exclusive check that causes this conflict, if that is the reason."""
 
     def sentence(self) -> str:
         return f"{self.a} and {self.b} {self.why}: serialised"
+
+
+def describe(found: Sequence[Conflict]) -> list[str]:
+    """One sentence per conflict; an exclusive check's many pairs make one sentence."""
+    out: list[str] = []
+    exclusive: list[str] = []
+    for conflict in found:
+        if conflict.exclusive:
+            if conflict.exclusive not in exclusive:
+                exclusive.append(conflict.exclusive)
+                out.append(f"{conflict.exclusive} is exclusive: runs with nothing beside it")
+        else:
+            out.append(conflict.sentence())
+    return out
 
 
 def conflicts(checks: Sequence[Check]) -> list[Conflict]:
@@ -66,7 +82,8 @@ def conflicts(checks: Sequence[Check]) -> list[Conflict]:
                 continue
             why = _conflict_reason(a, b)
             if why:
-                out.append(Conflict(a.name, b.name, why))
+                who = a.name if a.exclusive else b.name if b.exclusive else ""
+                out.append(Conflict(a.name, b.name, why, exclusive=who))
     return out
 
 

@@ -47,6 +47,8 @@ class CheckResult:
     """CPU seconds (user + system) of the check's processes, when known."""
     figures: Mapping[str, Any] = field(default_factory=dict)
     """Kind-specific numbers (counts, issues, ...), builtins only."""
+    summary: str = ""
+    """What the kind made of the output (first issues, regressions, leaks), for the report."""
     tail: str = ""
     """The last lines of the check's output (for the failure report)."""
 

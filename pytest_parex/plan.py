@@ -58,7 +58,7 @@ def render(
     conflicts = graph.conflicts(checks)
     if conflicts:
         out.append("serialised:")
-        out.extend(f"  {sanitize(c.sentence())}" for c in conflicts)
+        out.extend(f"  {sanitize(line)}" for line in graph.describe(conflicts))
     total = sum(expected.get(c.name, 1.0) for c in checks)
     critical = graph.critical_path(checks, expected)
     out.append(

@@ -11,15 +11,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_parex import checks, dispatch, plan, report, runner
+from pytest_parex import checks, defaults, dispatch, plan, report, runner
 from pytest_parex import config as cfg
 from pytest_parex._xdist_compat import CANCEL_COMMAND, install_command_handler
 from pytest_parex.items import (
@@ -33,6 +35,7 @@ from pytest_parex.items import (
 from pytest_parex.model import CANCELLED, ERROR, CheckResult, GateResult
 
 DURATIONS_KEY = "parex/durations"
+SHARD_KEY = "parex/test-durations"
 ENV_PREFIX = "PYTEST_PAREX_"
 
 
@@ -97,6 +100,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="At most N checks at once (overrides max-parallel)",
     )
     group.addoption(
+        "--parex-show-config",
+        action="store_true",
+        default=False,
+        help="Print the gate's [tool.parex] as TOML (the zero-config default too) and exit",
+    )
+    group.addoption(
+        "--parex-save-baseline",
+        action="store_true",
+        default=False,
+        help="Benchmark checks save their results as the baseline later runs compare with",
+    )
+    group.addoption(
         "--parex-fail-fast",
         action="store_true",
         default=None,
@@ -113,6 +128,21 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 # ---------------------------------------------------------------------------------- configure
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption("parex_show_config"):
+        return None
+    try:
+        parsed, path, table = _read_table(config)
+    except cfg.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for note in parsed.notes:
+        print(f"# {note}")
+    print(f"# {report.rel(str(path), config.rootpath)}")
+    print(defaults.to_toml(table), end="")
+    return 0
+
+
 def _setting(config: pytest.Config, option: str, env: str) -> Any:
     """Command line > environment (PYTEST_PAREX_*) > [tool.parex]; None means 'not given'."""
     value = config.getoption(option)
@@ -121,23 +151,35 @@ def _setting(config: pytest.Config, option: str, env: str) -> Any:
     return os.environ.get(ENV_PREFIX + env) or None
 
 
-def _load_config(config: pytest.Config) -> tuple[cfg.ParexConfig, Path]:
+def _config_path(config: pytest.Config) -> Path:
     given = config.getoption("parex_config")
     path = Path(given) if given else config.rootpath / "pyproject.toml"
     if not path.is_absolute():
         path = Path(config.invocation_params.dir) / path
     if given and not path.is_file():
         raise cfg.ConfigError(f"--parex-config: {given}: no such file")
-    if not path.is_file():
+    return path
+
+
+def _read_table(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, dict[str, Any]]:
+    """The configured gate -- or, without ``[tool.parex]``, the zero-config default one."""
+    path = _config_path(config)
+    table = cfg.load_pyproject(path) if path.is_file() else None
+    if table is not None:
+        return cfg.parse(table, str(path)), path, table
+    found = defaults.discover(config.rootpath, defaults.load_document(path))
+    if not found.table["checks"]:
         raise cfg.ConfigError(
-            f"{path}: no such file; pytest --parex reads [tool.parex] from the rootdir's "
-            "pyproject.toml (or --parex-config PATH)"
+            f"{path}: no [tool.parex] table and nothing to check by default "
+            f"({'; '.join(found.skipped)}); add [tool.parex.checks.NAME] entries"
         )
-    parsed = cfg.load(path)
-    if parsed is None:
-        raise cfg.ConfigError(
-            f"{path}: has no [tool.parex] table; add one with [tool.parex.checks.NAME] entries"
-        )
+    parsed = cfg.parse(found.table, f"{path} (default gate)")
+    note = found.header(report.rel(str(path), config.rootpath))
+    return replace(parsed, notes=(note,)), path, found.table
+
+
+def _load_config(config: pytest.Config) -> tuple[cfg.ParexConfig, Path]:
+    parsed, path, _ = _read_table(config)
     updates: dict[str, Any] = {}
     max_parallel = _setting(config, "parex_max_parallel", "MAX_PARALLEL")
     if max_parallel is not None:
@@ -210,8 +252,9 @@ def pytest_configure(config: pytest.Config) -> None:
     context = checks.RunContext(
         rootdir=rootdir,
         log_dir=log_dir,
-        state_dir=log_dir.parent / "run",
+        state_dir=rootdir / ".parex" / "run",
         config_path=str(path),
+        save_baseline=bool(config.getoption("parex_save_baseline")),
         worker=str(workerinput.get("workerid", "main")),
         cores=max(1, (os.cpu_count() or 1) // workers)
         if mode != "inprocess"
@@ -274,11 +317,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "plan": "plan only",
         "worker": "worker",
     }[run.mode]
-    return [
+    summary = (
         f"parex: {report.rel(str(run.config_path), config.rootpath)}, "
         f"{len(c.checks)} check{'s' if len(c.checks) != 1 else ''}, agents: {agents}; "
         f"gate {gate}, {c.on_failure}, max-parallel {c.max_parallel}; {how}"
-    ]
+    )
+    return [*(f"parex: {note}" for note in c.notes), summary]
 
 
 # ---------------------------------------------------------------------------------- shared
@@ -307,6 +351,18 @@ class _GatePlugin:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # config.cache exists only once the cacheprovider is configured: read it here.
         self.run.set_expected(*_expected_durations(self.config, self.run.config))
+        self.write_shard_durations()
+
+    def write_shard_durations(self) -> None:
+        """Every shard of a sharded tests check reads the same remembered durations (written
+        before any worker starts), so their shares are disjoint and complete."""
+        cache = getattr(self.config, "cache", None)
+        for base in sorted({c.base_name for c in self.run.config.checks if c.shard}):
+            check = next(c for c in self.run.config.checks if c.base_name == base)
+            data = cache.get(f"{SHARD_KEY}/{base}", {}) if cache is not None else {}
+            path = checks.shard_durations_path(self.run.context.state_dir, check)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data if isinstance(data, dict) else {}), encoding="utf-8")
 
     def record(self, rep: pytest.TestReport) -> None:
         data = getattr(rep, "parex", None)
@@ -379,6 +435,25 @@ class _GatePlugin:
                 measured = 0.3 * float(previous) + 0.7 * measured
             durations[r.name] = round(measured, 4)
         cache.set(DURATIONS_KEY, durations)
+        self.remember_test_durations(cache, results)
+
+    def remember_test_durations(self, cache: Any, results: Sequence[CheckResult]) -> None:
+        """Per-test and per-file durations of tests checks, to balance shards next time."""
+        by_base: dict[str, dict[str, float]] = {}
+        for r in results:
+            check = self.run.config.check(r.name)
+            timings = r.figures.get("durations")
+            if check.kind != "tests" or not isinstance(timings, dict):
+                continue
+            by_base.setdefault(check.base_name, {}).update(
+                {str(k): float(v) for k, v in timings.items() if isinstance(v, (int, float))}
+            )
+        for base, tests in by_base.items():
+            files: dict[str, float] = {}
+            for nodeid, seconds in tests.items():
+                file = nodeid.split("::", 1)[0]
+                files[file] = files.get(file, 0.0) + seconds
+            cache.set(f"{SHARD_KEY}/{base}", {"files": files, "tests": tests})
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

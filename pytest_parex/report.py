@@ -73,12 +73,14 @@ def failure_text(result: CheckResult, root: Path) -> str:
     lines = [sanitize(head)]
     if result.attempts > 1:
         lines.append(f"attempts: {result.attempts}")
+    if result.summary:
+        lines.append(sanitize(result.summary.rstrip("\n")))
     tail = result.tail.rstrip("\n")
     if tail:
         count = tail.count("\n") + 1
         lines.append(f"--- last {count} line{'s' if count != 1 else ''} of output ---")
         lines.append(sanitize(tail))
-    else:
+    elif not result.summary:
         lines.append("(no output)")
     if result.log_path:
         lines.append(f"full log: {rel(result.log_path, root)}")
