@@ -21,7 +21,17 @@ from typing import Any
 
 import pytest
 
-from pytest_parex import checks, defaults, dispatch, plan, report, runner
+from pytest_parex import (
+    checks,
+    defaults,
+    dispatch,
+    live,
+    nesting,
+    outputs,
+    plan,
+    report,
+    runner,
+)
 from pytest_parex import config as cfg
 from pytest_parex._xdist_compat import CANCEL_COMMAND, install_command_handler
 from pytest_parex.items import (
@@ -116,6 +126,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=None,
         help="Cancel running checks at the first failure (on-failure = fail-fast); -x does too",
+    )
+    group.addoption(
+        "--parex-progress",
+        choices=live.MODES,
+        default="auto",
+        help="Progress while the gate runs: a live block on a colour terminal, one line per "
+        "state change elsewhere (auto, the default), or always live / plain / off",
+    )
+    group.addoption(
+        "--parex-show-output",
+        action="store_true",
+        default=False,
+        help="After the run, print every check's output block (tail and log path), "
+        "not only the failed ones",
+    )
+    group.addoption(
+        "--parex-json",
+        metavar="PATH",
+        default=None,
+        help="Write the gate's JSON report to PATH (also when it fails or is interrupted)",
+    )
+    group.addoption(
+        "--parex-timeline",
+        metavar="PATH",
+        nargs="?",
+        const="",
+        default=None,
+        type=outputs.timeline_path,
+        help="Draw each check's start-end bar per worker after the run; "
+        "--parex-timeline=out.svg (or .html) writes a file instead",
     )
 
 
@@ -224,6 +264,13 @@ def pytest_configure(config: pytest.Config) -> None:
     is_worker = hasattr(config, "workerinput")
     xdist_on = config.pluginmanager.hasplugin("xdist")
     needed = dispatch.workers_needed(parex_config)
+    if not is_worker:
+        capped = nesting.apply(
+            os.environ, os.cpu_count(), needed, explicit=_explicit_workers(config)
+        )
+        if capped is not None:
+            config.stash[nesting.NESTING] = capped
+            needed = capped.allowed
     mode = "inprocess"
     if is_worker:
         mode = "worker"
@@ -274,6 +321,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ControllerPlugin(config, run), "parex-controller")
     else:
         config.pluginmanager.register(InProcessPlugin(config, run), "parex-inprocess")
+    if mode in ("xdist", "inprocess") and not config.getoption("collectonly"):
+        live.register(config, config.getoption("parex_progress"))
+        outputs.register(config)
+
+
+def _explicit_workers(config: pytest.Config) -> bool:
+    """The user chose how many workers (a nested gate's cap does not apply then)."""
+    return bool(
+        config.getoption("numprocesses", None) is not None
+        or config.getoption("tx", None)
+        or config.getoption("parex_max_parallel") is not None
+        or os.environ.get(ENV_PREFIX + "MAX_PARALLEL")
+    )
 
 
 def _expected_durations(
@@ -322,6 +382,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"{len(c.checks)} check{'s' if len(c.checks) != 1 else ''}, agents: {agents}; "
         f"gate {gate}, {c.on_failure}, max-parallel {c.max_parallel}; {how}"
     )
+    if nesting.NESTING in config.stash:
+        summary += f"; {config.stash[nesting.NESTING].note()}"
     return [*(f"parex: {note}" for note in c.notes), summary]
 
 
