@@ -414,6 +414,11 @@ class _GatePlugin:
         # config.cache exists only once the cacheprovider is configured: read it here.
         self.run.set_expected(*_expected_durations(self.config, self.run.config))
         self.write_shard_durations()
+        self._sigterm = runner.sigterm_as_interrupt()
+
+    @pytest.hookimpl
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        runner.restore_sigterm(getattr(self, "_sigterm", None))
 
     def write_shard_durations(self) -> None:
         """Every shard of a sharded tests check reads the same remembered durations (written

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 POLL = 0.05
 """Seconds between two looks at the process, the clock and the cancel flag."""
@@ -184,17 +185,27 @@ def _group_alive(pgid: int) -> bool:
 @contextlib.contextmanager
 def _sigterm_raises() -> Iterator[None]:
     """While a check runs, SIGTERM to us raises :class:`Terminated` so the tree gets killed."""
-    if threading.current_thread() is not threading.main_thread():
+    previous = sigterm_as_interrupt()
+    try:
         yield
-        return
+    finally:
+        restore_sigterm(previous)
+
+
+def sigterm_as_interrupt() -> Any:
+    """Make SIGTERM end the session like Ctrl-C (so running checks are cancelled and the
+    reports written) instead of killing the gate outright; returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Terminated(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def restore_sigterm(previous: Any) -> None:
+    if previous is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, previous)
 
 

@@ -1,0 +1,243 @@
+"""End to end: the built-in check kinds with the real tools (ruff, mypy, pytest-benchmark)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import Project, overlap
+
+NO_XDIST = ("-p", "no:xdist")
+
+_BIN = Path(sys.executable).parent
+needs_ruff = pytest.mark.skipif(
+    shutil.which("ruff") is None and not (_BIN / "ruff").exists(), reason="ruff is not installed"
+)
+
+
+def _write(project: Project, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = project.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+@needs_ruff
+def test_review_ruff_counts_issues_and_lists_them(project: Project) -> None:
+    _write(project, {"pkg/ok.py": "X = 1\n", "pkg/bad.py": "import os\nimport sys\n"})
+    project.write({"lint": {"kind": "review", "tool": "ruff"}})
+    (project.path / "pyproject.toml").write_text(
+        (project.path / "pyproject.toml").read_text()
+        + '\n[tool.ruff]\nextend-exclude = ["rec.py"]\n'
+    )
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "check lint failed: 2 issues",
+            "pkg/bad.py:1: F401 *os*",
+            "pkg/bad.py:2: F401 *sys*",
+            "lint*code-reviewer*failed*2 issues*",
+        ]
+    )
+    assert '"code": "F401"' not in result.stdout.str()  # the JSON stays in the log
+
+    (project.path / "pkg" / "bad.py").write_text("X = 2\n")
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["lint*code-reviewer*passed*no issues*"])
+
+
+def test_review_mypy_counts_errors(project: Project) -> None:
+    _write(project, {"typed.py": "def f(x: int) -> str:\n    return x\n"})
+    project.write({"types": {"kind": "review", "run": [sys.executable, "-m", "mypy", "typed.py"]}})
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["typed.py:2: return-value Incompatible return value type*", "types*failed*1 issue*"]
+    )
+    (project.path / "typed.py").write_text("def f(x: int) -> int:\n    return x\n")
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["types*passed*no issues*"])
+
+
+def test_review_tool_not_installed_is_an_error(project: Project) -> None:
+    project.write(
+        {
+            "lint": {"kind": "review", "run": "no-such-linter-xyz check ."},
+            "types": {"kind": "review", "run": [sys.executable, "-m", "no_such_checker_xyz"]},
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines_random(
+        [
+            "lint*error*no-such-linter-xyz is not installed in this environment*",
+            "types*error*no_such_checker_xyz is not installed in this environment*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+TESTS = {
+    "tests/test_a.py": """
+        import pytest
+        def test_one(): pass
+        def test_two(): pass
+        @pytest.mark.skip(reason="not today")
+        def test_skipped(): pass
+    """,
+    "tests/test_b.py": """
+        import os
+        def test_three(): assert not os.environ.get("BREAK_B")
+    """,
+}
+
+
+def test_tests_kind_reports_counts_from_the_child(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(project, TESTS)
+    project.write({"tests": {"pytest": ["-q", "tests"]}})
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["tests*test-runner*passed*3 passed, 1 skipped*"])
+    monkeypatch.setenv("BREAK_B", "1")
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["tests*failed*1 failed, 2 passed, 1 skipped*"])
+
+
+SHARDED = {
+    "tests/conftest.py": """
+        import json, os, time
+        def pytest_sessionstart(session):
+            session.config._parex_t0 = time.time()
+        def pytest_sessionfinish(session):
+            os.makedirs("times", exist_ok=True)
+            shard = os.environ.get("PYTEST_PAREX_CHECK", "plain").replace("/", "-")
+            with open(os.path.join("times", shard + ".json"), "w") as fh:
+                json.dump({"start": session.config._parex_t0, "end": time.time()}, fh)
+    """,
+    **{
+        f"tests/test_{n}.py": f"""
+            import time
+            def test_{n}_1(): time.sleep(0.4)
+            def test_{n}_2(): time.sleep(0.4)
+        """
+        for n in "abcd"
+    },
+}
+
+
+def _tests_of(project: Project, report: str) -> list[str]:
+    data = json.loads((project.path / ".parex" / "run" / report).read_text())
+    return sorted(t[0] for t in data["tests"])
+
+
+def test_shards_cover_every_test_once_and_overlap(project: Project) -> None:
+    _write(project, SHARDED)
+    project.write(
+        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
+        agents={"test-runner": 2},
+    )
+    result = project.pytester.runpytest_subprocess("--parex")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["tests[[]1/2]*passed*", "tests[[]2/2]*passed*"])
+    first = _tests_of(project, "tests.shard-1-of-2.pytest.json")
+    second = _tests_of(project, "tests.shard-2-of-2.pytest.json")
+    assert first and second and not set(first) & set(second)
+    times = project.times()
+    assert overlap(times["tests[1-2]"], times["tests[2-2]"])
+
+    project.write({"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"]}})
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 0
+    assert sorted(first + second) == _tests_of(project, "tests.pytest.json")
+    assert len(first + second) == 8
+
+
+BENCH = {
+    "tests/test_speed.py": """
+        import os, time
+        def work():
+            time.sleep(0.004 * (1.3 if os.environ.get("SLOW") else 1.0))
+        def test_work(benchmark):
+            benchmark.pedantic(work, rounds=15, iterations=1)
+    """,
+}
+
+
+def test_benchmark_regression_fails_against_the_baseline(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(project, BENCH)
+    project.write(
+        {"bench": {"kind": "benchmarks", "pytest": ["tests"], "fail-if-slower": "mean:10%"}}
+    )
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST, "--parex-save-baseline")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["bench*passed*1 benchmarks, baseline saved*"])
+    assert (project.path / ".parex" / "benchmarks" / "bench.json").is_file()
+
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["bench*passed*1 benchmark, worst *% on test_work*"])
+
+    monkeypatch.setenv("SLOW", "1")
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["*slower than the baseline*", "bench*failed*+*% on test_work (mean), limit 10%*"]
+    )
+
+
+LEAKY = {
+    "tests/test_mem.py": """
+        import functools
+        HOARD = []
+        def test_leaks():
+            HOARD.append(bytearray(200 * 1024))
+        @functools.lru_cache(maxsize=None)
+        def table():
+            return [bytearray(1024) for _ in range(300)]
+        def test_cache_filled_once():
+            assert len(table()) == 300
+    """,
+}
+
+
+def test_leak_detector_flags_growth_and_passes_a_cache(project: Project) -> None:
+    _write(project, LEAKY)
+    project.write({"leaks": {"kind": "leaks", "pytest": ["tests"], "iterations": 4}})
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*tests/test_mem.py::test_leaks: +*KiB per iteration*",
+            "leaks*debugger*failed*1 leaking test of 2*",
+        ]
+    )
+    assert "test_cache_filled_once: +" not in result.stdout.str()
+
+
+def test_zero_config_explains_itself(project: Project) -> None:
+    _write(project, {"tests/test_x.py": "def test_x(): pass\n"})
+    (project.path / "pyproject.toml").write_text("[project]\nname = 'x'\nversion = '0'\n")
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret in (0, 1), result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "parex: no [[]tool.parex] in pyproject.toml; default gate: *tests (1 test file)*"
+            "skipped: *types (mypy is not configured)*--parex-show-config*",
+            "tests*test-runner*passed*1 passed*",
+        ]
+    )
+    shown = project.pytester.runpytest_subprocess("--parex-show-config")
+    assert shown.ret == 0
+    shown.stdout.fnmatch_lines(["[[]tool.parex]", "[[]tool.parex.checks.tests]", 'kind = "tests"'])
