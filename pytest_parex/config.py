@@ -323,7 +323,7 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
                 where, f"agents must be a table of agent type = instances, got {_show(raw_agents)}"
             )
         for agent, count in raw_agents.items():
-            if not _AGENT_RE.match(agent):
+            if not _AGENT_RE.fullmatch(agent):
                 raise ctx.error(
                     f"{where}.agents",
                     f"agent type {_show(agent)} must be letters, digits, '-', '_' or '.'",
@@ -397,7 +397,7 @@ def _parse_check(
     retries: int,
 ) -> list[Check]:
     """One check, or its shards (``shards = N`` on a tests check)."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ctx.error(
             "tool.parex.checks",
             f"check name {_show(name)} must start with a letter or digit and hold only "
@@ -528,7 +528,9 @@ def _parse_check(
             if not key or "=" in key or "\x00" in key:
                 raise ctx.error(f"{where}.env", f"{_show(key)} is not a valid variable name")
             if not isinstance(value, str) or "\x00" in value:
-                raise ctx.error(f"{where}.env", f"{key} must be a string, got {_show(value)}")
+                raise ctx.error(
+                    f"{where}.env", f"{_show(key)} must be a string, got {_show(value)}"
+                )
             pairs.append((key, value))
         env = tuple(pairs)
     description = ""

@@ -16,6 +16,8 @@ def _literal_prefix(pattern: str) -> str:
     pattern = pattern.replace("\\", "/")
     while pattern.startswith("./"):
         pattern = pattern[2:]
+    if pattern == ".":
+        return ""  # the rootdir itself
     match = _WILDCARD.search(pattern)
     return pattern[: match.start()] if match else pattern
 
@@ -37,7 +39,8 @@ def globs_overlap(a: str, b: str) -> bool:
 
 def _is_dir_prefix(directory: str, path: str) -> bool:
     directory = directory.rstrip("/")
-    return bool(directory) and path.startswith(directory + "/")
+    # An empty directory is the rootdir: it holds every path.
+    return not directory or path.startswith(directory + "/")
 
 
 @dataclass(frozen=True)
