@@ -87,9 +87,10 @@ def annotation_lines(gate: GateResult, root: Path, workspace: Path | None = None
         why = detail_of(result)
         if why:
             head += f": {why}"
-        lines = [sanitize(head)]
-        tail = result.tail.rstrip("\n").splitlines()[-ANNOTATION_TAIL_LINES:]
-        lines += [sanitize(line) for line in tail]
+        # What the kind made of the output (a review's first issues) says more than the tail.
+        found = result.summary.rstrip("\n").splitlines()[:ANNOTATION_TAIL_LINES]
+        tail = found or result.tail.rstrip("\n").splitlines()[-ANNOTATION_TAIL_LINES:]
+        lines = [sanitize(head), *(sanitize(line) for line in tail)]
         if result.log_path:
             lines.append(f"full log: {rel(result.log_path, root)}")
         yield command(level, "\n".join(lines), title=f"parex: {name}")

@@ -568,14 +568,12 @@ class InProcessPlugin(_GatePlugin):
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.run.mode == "plan":
             selected = self.run.dispatcher.config
+            workers = dispatch.workers_needed(selected)
+            if nesting.NESTING in self.config.stash:  # a nested gate starts fewer workers
+                workers = min(workers, self.config.stash[nesting.NESTING].allowed)
             terminalreporter.write_sep("=", "parex plan")
             terminalreporter.write(
-                plan.render(
-                    selected,
-                    self.run.expected,
-                    dispatch.workers_needed(selected),
-                    self.run.sources,
-                )
+                plan.render(selected, self.run.expected, workers, self.run.sources)
             )
             return
         super().pytest_terminal_summary(terminalreporter)
@@ -659,6 +657,14 @@ class ControllerPlugin(_GatePlugin):
         )
         nodeid = self.scheduler.nodeid(action.name)
         location = (nodeid.split("::")[0], None, nodeid)
+        # The same properties a check that ran carries (see ParexItem.runtest).
+        properties = [
+            ("parex_agent", check.agent),
+            ("parex_status", action.status),
+            ("parex_duration", "0.000"),
+            ("parex_attempts", "0"),
+            ("parex_detail", ""),
+        ]
         rep = pytest.TestReport(
             nodeid=nodeid,
             location=location,
@@ -666,12 +672,23 @@ class ControllerPlugin(_GatePlugin):
             outcome="skipped",
             longrepr=(str(self.run.config_path), 0, f"Skipped: {action.reason}"),
             when="call",
-            user_properties=[("parex_status", action.status), ("parex_agent", check.agent)],
+            user_properties=properties,
         )
         rep.parex = result.to_dict()  # type: ignore[attr-defined]
+        # JUnit XML takes a test case's properties from its teardown report.
+        teardown = pytest.TestReport(
+            nodeid=nodeid,
+            location=location,
+            keywords={action.name: 1, "parex": 1},
+            outcome="passed",
+            longrepr=None,
+            when="teardown",
+            user_properties=properties,
+        )
         hook = self.config.hook
         hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
         hook.pytest_runtest_logreport(report=rep)
+        hook.pytest_runtest_logreport(report=teardown)
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
 
     def _crash(self, name: str, wid: str) -> None:

@@ -112,12 +112,24 @@ def wait_gone(token: str, timeout: float = 5.0) -> list[str]:
     return left
 
 
+SCRUBBED_ENV = (
+    "PYTEST_ADDOPTS",
+    "PYTEST_XDIST_WORKER",
+    "TOX_PARALLEL_ENV",
+    "NOX_CURRENT_SESSION",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_WORKSPACE",
+)
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     (pytester.path / "rec.py").write_text(REC)
-    # The scratch project must not inherit a gate from the environment.
+    # The scratch project must not inherit a gate from the environment, nor believe it runs
+    # nested (tox run-parallel, nox: fewer workers) or on GitHub Actions (annotations).
     for var in list(os.environ):
-        if var.startswith("PYTEST_PAREX_") or var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER"):
+        if var.startswith("PYTEST_PAREX_") or var in SCRUBBED_ENV:
             monkeypatch.delenv(var)
     token = f"parex-token-{uuid.uuid4().hex[:12]}"
     proj = Project(pytester.path, pytester, token)

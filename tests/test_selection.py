@@ -1,0 +1,104 @@
+"""End to end: choosing checks from the command line (--parex-only, --parex-skip, --lf), and a
+gate nested in another parallel runner."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import Project, overlap
+
+NO_XDIST = ("-p", "no:xdist")
+
+
+def _three(project: Project, failing: str = "") -> None:
+    project.write(
+        {
+            name: {"agent": agent, "run": project.rec(name, 0.2, code=int(name == failing))}
+            for name, agent in (
+                ("lint", "code-reviewer"),
+                ("tests", "test-runner"),
+                ("types", "debugger"),
+            )
+        }
+    )
+
+
+def test_only_and_skip_choose_checks(project: Project) -> None:
+    _three(project)
+    result = project.pytester.runpytest_subprocess(
+        "--parex", "--parex-only", "lint,types", "--parex-skip", "types"
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=1)
+    assert sorted(project.times()) == ["lint"]
+    result.stdout.fnmatch_lines(["parex: pyproject.toml, 1 check, *", "lint*passed*"])
+
+
+@pytest.mark.parametrize("option", ["--parex-only", "--parex-skip"])
+def test_unknown_names_are_a_usage_error_naming_the_known_ones(
+    project: Project, option: str
+) -> None:
+    _three(project)
+    result = project.pytester.runpytest("--parex", option, "lint,typo")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f'*{option}: unknown check "typo"; known checks: lint, tests, types*']
+    )
+    assert project.times() == {}
+
+
+def test_last_failed_reruns_only_the_failed_check(project: Project) -> None:
+    _three(project, failing="tests")
+    first = project.pytester.runpytest_subprocess("--parex")
+    assert first.ret == 1
+    first.assert_outcomes(passed=2, failed=1)
+    for args in (("--lf",), ("--lf", *NO_XDIST)):
+        for record in (project.path / "times").iterdir():
+            record.unlink()
+        again = project.pytester.runpytest_subprocess("--parex", *args)
+        assert again.ret == 1
+        assert sorted(project.times()) == ["tests"], args
+        again.assert_outcomes(failed=1)
+        again.stdout.fnmatch_lines(["tests*test-runner*failed*", "parex: failed: tests failed"])
+        again.stdout.no_fnmatch_line("lint*code-reviewer*")
+
+
+def test_nested_in_an_xdist_worker_runs_one_check_at_a_time(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write(
+        {
+            "a": {"agent": "code-reviewer", "run": project.rec("a", 0.3)},
+            "b": {"agent": "test-runner", "run": project.rec("b", 0.3)},
+        }
+    )
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")
+    result = project.pytester.runpytest_subprocess("--parex")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "parex: *; one after another (no xdist workers); "
+            "inside xdist worker gw7: capped at 1 worker (of 2)"
+        ]
+    )
+    times = project.times()
+    assert not overlap(times["a"], times["b"])
+
+
+def test_nested_in_tox_run_parallel_says_so(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _three(project)
+    monkeypatch.setenv("TOX_PARALLEL_ENV", "py311")
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-plan")
+    result.stdout.fnmatch_lines(
+        ["parex: *; inside tox run-parallel (TOX_PARALLEL_ENV=py311): capped at * (of 3)"]
+    )
+    # The plan shows the capped number of workers too (half the cores, at most 3).
+    cap = min(3, max(1, (os.cpu_count() or 1) // 2))
+    result.stdout.fnmatch_lines([f"workers: {cap} (max-parallel 5)"])
+    explicit = project.pytester.runpytest_subprocess(
+        "--parex", "--parex-plan", "--parex-max-parallel", "3"
+    )
+    explicit.stdout.fnmatch_lines(["parex: *; worker count set explicitly, not capped"])
