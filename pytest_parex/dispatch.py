@@ -7,6 +7,7 @@ asks for :class:`Run`, :class:`Skip` and :class:`Cancel` actions.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -80,6 +81,22 @@ class Dispatcher:
             self.conflicts[conflict.b].add(conflict.a)
         self.state: dict[str, str] = dict.fromkeys(self.checks, PENDING)
         self.status: dict[str, str] = {}
+        # Indexes kept in step with ``state`` by _set_state, so that each scheduling step costs
+        # about the number of ready checks, not the square of all checks (1000-check configs).
+        self._pending: dict[str, dict[str, None]] = {a: {} for a in self.instances}
+        for name, check in self.checks.items():
+            self._pending.setdefault(check.agent, {})[name] = None
+        self._running: dict[str, None] = {}
+        self._running_per_agent: dict[str, int] = dict.fromkeys(self._pending, 0)
+        self._exclusive_running = 0
+        self._done_count = 0
+        self._dependents = graph.dependents(self.config.checks)
+        # Ready checks (pending, every need passed), in start order: highest rank first.
+        self._ready: list[tuple[float, int, str]] = []
+        self._ready_names: set[str] = set()
+        for name in self.checks:
+            self._refresh_ready(name)
+        self._scan_blocked = False
         self.workers: dict[str, _Worker] = {}
         self.decided: str = ""
         """Why the gate is decided early (fail-fast, any, threshold); empty while it is not."""
@@ -124,11 +141,52 @@ class Dispatcher:
 
     @property
     def finished(self) -> bool:
-        return all(s == DONE for s in self.state.values())
+        return self._done_count == len(self.checks)
 
     @property
     def running(self) -> list[str]:
-        return [n for n, s in self.state.items() if s == RUNNING]
+        return sorted(self._running, key=self.position.__getitem__)
+
+    def _set_state(self, name: str, new: str) -> None:
+        old = self.state[name]
+        if old == new:
+            return
+        check = self.checks[name]
+        if old == PENDING:
+            del self._pending[check.agent][name]
+            self._drop_ready(name)
+        elif old == RUNNING:
+            del self._running[name]
+            self._running_per_agent[check.agent] -= 1
+            self._exclusive_running -= check.exclusive
+        else:
+            self._done_count -= 1
+        if new == PENDING:
+            self._pending[check.agent][name] = None
+            self._refresh_ready(name)
+        elif new == RUNNING:
+            self._running[name] = None
+            self._running_per_agent[check.agent] += 1
+            self._exclusive_running += check.exclusive
+        else:
+            self._done_count += 1
+        self.state[name] = new
+
+    def _ready_key(self, name: str) -> tuple[float, int, str]:
+        return (-self.rank[name], self.position[name], name)
+
+    def _refresh_ready(self, name: str) -> None:
+        if self.ready(name):
+            if name not in self._ready_names:
+                self._ready_names.add(name)
+                bisect.insort(self._ready, self._ready_key(name))
+        else:
+            self._drop_ready(name)
+
+    def _drop_ready(self, name: str) -> None:
+        if name in self._ready_names:
+            self._ready_names.discard(name)
+            del self._ready[bisect.bisect_left(self._ready, self._ready_key(name))]
 
     def ready(self, name: str) -> bool:
         return self.state[name] == PENDING and all(
@@ -151,17 +209,14 @@ class Dispatcher:
         if not self.ready(name):
             return False
         check = self.checks[name]
-        running = self.running
+        running = self._running
         if len(running) >= self.config.max_parallel:
             return False
-        if (
-            sum(1 for n in running if self.checks[n].agent == check.agent)
-            >= self.instances[check.agent]
-        ):
+        if self._running_per_agent[check.agent] >= self.instances[check.agent]:
             return False
-        if running and (check.exclusive or any(self.checks[n].exclusive for n in running)):
+        if running and (check.exclusive or self._exclusive_running):
             return False
-        return not any(n in self.conflicts[name] for n in running)
+        return self.conflicts[name].isdisjoint(running)
 
     def _idle_worker_for(self, agent: str) -> str | None:
         idle = sorted(w for w, s in self.workers.items() if s.running is None)
@@ -173,18 +228,14 @@ class Dispatcher:
 
         # Rebind an idle worker whose own agent has nothing it could start now; prefer one whose
         # agent has no open work at all, so bound workers stay with their type where they can.
+        def pending(a: str | None) -> dict[str, None]:
+            return self._pending.get(a, {}) if a is not None else {}
+
         def has_open(a: str | None) -> bool:
-            return a is not None and any(
-                c.agent == a and self.state[n] == PENDING for n, c in self.checks.items()
-            )
+            return bool(pending(a))
 
         candidates = [
-            w
-            for w in idle
-            if not any(
-                self.checks[n].agent == self.workers[w].agent and self._startable(n)
-                for n in self.checks
-            )
+            w for w in idle if not any(self._startable(n) for n in pending(self.workers[w].agent))
         ]
         candidates.sort(key=lambda w: (has_open(self.workers[w].agent), w))
         return candidates[0] if candidates else None
@@ -192,27 +243,31 @@ class Dispatcher:
     def assign(self) -> list[Action]:
         """Everything that can happen now: skips for blocked checks, then new runs."""
         actions: list[Action] = []
-        changed = True
+        # Only a decision or a dependency that did not pass can block a pending check.
+        changed = self._scan_blocked or bool(self.decided)
         while changed:
             changed = False
-            for name in self.checks:
+            for name in self._pending_in_order():
                 skip = self.blocked(name)
                 if skip:
                     self._done(name, skip.status)
                     actions.append(skip)
                     changed = True
+        self._scan_blocked = False
         if self.decided:
             return actions
-        while True:
-            ready = sorted(
-                (n for n in self.checks if self.ready(n)),
-                key=lambda n: (-self.rank[n], self.position[n]),
-            )
+        ready = [name for _, _, name in self._ready]
+        while ready and any(w.running is None for w in self.workers.values()):
             # An exclusive check at the head of the queue waits for the others to drain rather
             # than being overtaken forever.
-            if ready and self.checks[ready[0]].exclusive and self.running:
+            if self.checks[ready[0]].exclusive and self._running:
                 break
-            for name in ready:
+            if len(self._running) >= self.config.max_parallel:
+                break
+            for i, name in enumerate(ready):
+                agent = self.checks[name].agent
+                if self._running_per_agent[agent] >= self.instances[agent]:
+                    continue  # the common case in long queues: skip it cheaply
                 if not self._startable(name):
                     continue
                 wid = self._idle_worker_for(self.checks[name].agent)
@@ -220,16 +275,22 @@ class Dispatcher:
                     continue
                 self.workers[wid].agent = self.checks[name].agent
                 self.workers[wid].running = name
-                self.state[name] = RUNNING
+                self._set_state(name, RUNNING)
                 actions.append(Run(wid, name))
+                del ready[i]
                 break
             else:
                 break
         return actions
 
+    def _pending_in_order(self) -> list[str]:
+        """Pending checks in config order."""
+        names = [n for per_agent in self._pending.values() for n in per_agent]
+        return sorted(names, key=self.position.__getitem__)
+
     def start(self, name: str) -> None:
         """Mark ``name`` running outside of any worker (the in-process run)."""
-        self.state[name] = RUNNING
+        self._set_state(name, RUNNING)
 
     def finish(self, name: str, status: str) -> list[Action]:
         """Record that ``name`` ended with ``status``; returns cancellations it causes."""
@@ -266,8 +327,12 @@ class Dispatcher:
         ]
 
     def _done(self, name: str, status: str) -> None:
-        self.state[name] = DONE
+        self._set_state(name, DONE)
         self.status[name] = status
+        for dependent in self._dependents.get(name, ()):
+            self._refresh_ready(dependent)
+        if status not in GOOD and self._dependents.get(name):
+            self._scan_blocked = True
 
     def _decide(self, last: str) -> None:
         gate = self.config.gate

@@ -77,16 +77,26 @@ def conflicts(checks: Sequence[Check]) -> list[Conflict]:
     A pair conflicts when one writes what the other reads or writes, or when either is
     ``exclusive``. Pairs ordered by ``needs`` are left out: they never overlap anyway.
     """
+    # Only a pair with an exclusive check, or a writer and a check that reads or writes, can
+    # conflict: look at those pairs alone (a 1000-check config has ~500,000 pairs).
+    touching = [i for i, c in enumerate(checks) if c.exclusive or c.writes or c.reads]
+    pairs: set[tuple[int, int]] = set()
+    for i, c in enumerate(checks):
+        if c.exclusive or c.writes:
+            partners = range(len(checks)) if c.exclusive else touching
+            pairs.update((min(i, j), max(i, j)) for j in partners if j != i)
+    if not pairs:
+        return []
     ordered = _ordered_pairs(checks)
     out: list[Conflict] = []
-    for i, a in enumerate(checks):
-        for b in checks[i + 1 :]:
-            if (a.name, b.name) in ordered or (b.name, a.name) in ordered:
-                continue
-            why = _conflict_reason(a, b)
-            if why:
-                who = a.name if a.exclusive else b.name if b.exclusive else ""
-                out.append(Conflict(a.name, b.name, why, exclusive=who))
+    for i, j in sorted(pairs):
+        a, b = checks[i], checks[j]
+        if (a.name, b.name) in ordered or (b.name, a.name) in ordered:
+            continue
+        why = _conflict_reason(a, b)
+        if why:
+            who = a.name if a.exclusive else b.name if b.exclusive else ""
+            out.append(Conflict(a.name, b.name, why, exclusive=who))
     return out
 
 
@@ -139,17 +149,23 @@ def ranks(
     """
     after = dependents(checks)
     memo: dict[str, float] = {}
-
-    def rank(name: str) -> float:
-        if name not in memo:
-            memo[name] = expected.get(name, default) + max(
-                (rank(d) for d in after[name]), default=0.0
-            )
-        return memo[name]
-
+    # Depth-first without recursion: a chain of 1000 needs would exceed Python's stack.
     for c in checks:
-        rank(c.name)
-    return memo
+        stack = [c.name]
+        while stack:
+            name = stack[-1]
+            if name in memo:
+                stack.pop()
+                continue
+            todo = [d for d in after[name] if d not in memo]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            memo[name] = expected.get(name, default) + max(
+                (memo[d] for d in after[name]), default=0.0
+            )
+    return {c.name: memo[c.name] for c in checks}
 
 
 def critical_path(checks: Sequence[Check], durations: Mapping[str, float]) -> float:
