@@ -33,6 +33,7 @@ from pytest_parex import (
     runner,
 )
 from pytest_parex import config as cfg
+from pytest_parex import workers as startup
 from pytest_parex._xdist_compat import CANCEL_COMMAND, install_command_handler
 from pytest_parex.items import (
     GATE_RUN,
@@ -274,13 +275,14 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = "inprocess"
     if is_worker:
         mode = "worker"
+        startup.configure_worker(config)
     elif config.getoption("parex_plan"):
         mode = "plan"
     elif xdist_on and not config.getoption("collectonly"):
         numprocesses = config.getoption("numprocesses", None)
         user_tx = config.getoption("tx", None)
         if numprocesses is None and not user_tx and needed > 1:
-            config.option.tx = ["popen"] * needed
+            config.option.tx = startup.local_specs(needed)
             config.option.numprocesses = needed
             mode = "xdist"
         elif user_tx and numprocesses != 0:
