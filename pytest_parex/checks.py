@@ -288,7 +288,8 @@ def _interpret_benchmarks(
         baseline.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, baseline)
         figures["baseline_saved"] = str(baseline)
-        return Verdict(PASSED, f"{len(current)} benchmarks, baseline saved", figures)
+        noun = "benchmark" if len(current) == 1 else "benchmarks"
+        return Verdict(PASSED, f"{len(current)} {noun}, baseline saved", figures)
     saved: dict[str, dict[str, float]] = {}
     if baseline.is_file():
         try:

@@ -182,7 +182,7 @@ def test_benchmark_regression_fails_against_the_baseline(
     )
     result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST, "--parex-save-baseline")
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["bench*passed*1 benchmarks, baseline saved*"])
+    result.stdout.fnmatch_lines(["bench*passed*1 benchmark, baseline saved*"])
     assert (project.path / ".parex" / "benchmarks" / "bench.json").is_file()
 
     result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
