@@ -6,8 +6,10 @@ that multiplies processes blindly. It starts fewer instead, and says so in its h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -41,8 +43,50 @@ class Capped:
 NESTING = pytest.StashKey[Capped]()
 
 
-def detect(environ: Mapping[str, str], cpu_count: int | None) -> Nesting | None:
-    """The runner this process is nested in, from the variables those runners set."""
+def tox_parallel(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` is a tox that runs environments in parallel (``tox p``,
+    ``tox run-parallel``, ``tox -p auto``, ``tox --parallel``)."""
+    for i, arg in enumerate(argv[:3]):
+        if Path(arg).name == "tox" or (arg == "-m" and argv[i + 1 : i + 2] == ["tox"]):
+            start = i + (2 if arg == "-m" else 1)
+            break
+    else:
+        return False
+    rest = list(argv[start:])
+    if "--" in rest:  # what follows goes to the commands (pytest's own -p, say)
+        rest = rest[: rest.index("--")]
+    words = [a for a in rest if not a.startswith("-")]
+    if words[:1] in (["p"], ["run-parallel"]):
+        return True
+    return any(a in ("-p", "--parallel") or a.startswith("--parallel=") for a in rest)
+
+
+def ancestors(limit: int = 8) -> Iterator[list[str]]:
+    """The command lines of this process's parents, nearest first (Linux ``/proc``; nothing
+    elsewhere)."""
+    pid = os.getppid()
+    for _ in range(limit):
+        if pid <= 1:
+            return
+        proc = Path("/proc") / str(pid)
+        try:
+            argv = proc.joinpath("cmdline").read_bytes().decode(errors="replace").split("\0")
+            pid = int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return
+        yield [a for a in argv if a]
+
+
+def detect(
+    environ: Mapping[str, str],
+    cpu_count: int | None,
+    parents: Iterator[Sequence[str]] | None = None,
+) -> Nesting | None:
+    """The runner this process is nested in, from the variables those runners set.
+
+    tox 4 no longer sets ``TOX_PARALLEL_ENV`` (tox 3 did): under tox, when the variable is
+    missing, the parent processes' command lines tell whether it runs environments in parallel.
+    """
     half = max(1, (cpu_count or 1) // 2)
     worker = environ.get("PYTEST_XDIST_WORKER")
     if worker:
@@ -51,6 +95,9 @@ def detect(environ: Mapping[str, str], cpu_count: int | None) -> Nesting | None:
     tox = environ.get("TOX_PARALLEL_ENV")
     if tox:
         return Nesting(f"tox run-parallel (TOX_PARALLEL_ENV={tox})", half)
+    env = environ.get("TOX_ENV_NAME")
+    if env and any(tox_parallel(argv) for argv in (parents or ancestors())):
+        return Nesting(f"tox run-parallel (env {env})", half)
     nox = environ.get("NOX_CURRENT_SESSION")
     if nox:
         return Nesting(f"nox (NOX_CURRENT_SESSION={nox})", half)

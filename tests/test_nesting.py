@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from pytest_parex import nesting
 
 
@@ -41,3 +47,45 @@ def test_an_explicit_worker_count_is_not_capped() -> None:
     capped = nesting.apply({"PYTEST_XDIST_WORKER": "gw0"}, 16, 5, explicit=True)
     assert capped is not None and capped.allowed == 5
     assert capped.note() == "inside xdist worker gw0; worker count set explicitly, not capped"
+
+
+@pytest.mark.parametrize(
+    ("argv", "parallel"),
+    [
+        (["/usr/bin/python3", "/venv/bin/tox", "p", "-e", "py311,gate"], True),
+        (["/venv/bin/tox", "run-parallel"], True),
+        (["python", "-m", "tox", "-e", "gate", "-p", "auto"], True),
+        (["/venv/bin/tox", "--parallel=4"], True),
+        (["/venv/bin/tox", "-e", "gate"], False),
+        (["/venv/bin/tox", "run", "-e", "gate", "--", "-p", "no:cacheprovider"], False),
+        (["/venv/bin/tox", "-e", "gate", "--", "p"], False),
+        (["/usr/bin/bash", "-c", "tox p"], False),
+        (["/venv/bin/pytest", "-p", "xdist"], False),
+        ([], False),
+    ],
+)
+def test_tox_run_parallel_from_its_command_line(argv: list[str], parallel: bool) -> None:
+    assert nesting.tox_parallel(argv) is parallel
+
+
+def test_tox_4_is_found_through_the_parent_processes() -> None:
+    # tox 4 sets TOX_ENV_NAME but no longer TOX_PARALLEL_ENV.
+    env = {"TOX_ENV_NAME": "gate"}
+    parents = [["/bin/sh"], ["/usr/bin/python3", "/venv/bin/tox", "p"]]
+    assert nesting.detect(env, 4, iter(parents)) == nesting.Nesting(
+        "tox run-parallel (env gate)", 2
+    )
+    assert nesting.detect(env, 4, iter([["/venv/bin/tox", "-e", "gate"]])) is None
+    assert nesting.detect({}, 4, iter(parents)) is None  # not inside a tox environment
+
+
+def test_ancestors_reads_this_process_tree() -> None:
+    me = Path("/proc/self/cmdline")
+    if not me.exists():
+        pytest.skip("no /proc: parent processes are not read on this system")
+    code = "from pytest_parex import nesting; print(repr(next(nesting.ancestors(1))))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    mine = [a for a in me.read_bytes().decode().split("\0") if a]
+    assert out.strip() == repr(mine)
