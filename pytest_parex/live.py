@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pytest_parex.items import GATE_RUN, ParexItem
-from pytest_parex.model import STATUSES, CheckResult
+from pytest_parex.model import STATUSES, CheckResult, GateResult
 from pytest_parex.report import STATUS_STYLE, detail_of, rel, sanitize, seconds
 
 WAITING, RUNNING = "waiting", "running"
@@ -103,6 +103,10 @@ class Progress:
     def finished(self, result: CheckResult) -> None:
         with self._lock:
             self._finished[result.name] = (result, self._clock())
+
+    def is_finished(self, name: str) -> bool:
+        with self._lock:
+            return name in self._finished
 
     def rows(self, checks: Sequence[tuple[str, str]]) -> list[Row]:
         """``checks`` ((name, agent) in config order) with their state now."""
@@ -392,6 +396,12 @@ class LiveProgress:
             if self._stopped or self._captured:
                 return
             self.screen.erase()
+            self.tr.ensure_newline()
+            if self.mode == "plain" and self.tr.isatty():
+                # xdist rewrites its status line in place ("\r") on a terminal: blank it
+                # with what even a dumb terminal understands, or the line would follow it.
+                width = shutil.get_terminal_size().columns
+                self.tr.write("\r" + " " * (width - 1) + "\r")
             self.tr.write_line(line)
         self.redraw()
 
@@ -403,7 +413,13 @@ class LiveProgress:
 
     def _tick(self) -> None:
         while not self._stop.wait(INTERVAL):
-            self.redraw()
+            try:
+                self.redraw()
+            except Exception:  # never a traceback from this thread in the middle of a run
+                with self._lock:
+                    self.screen.erase()
+                    self.mode = "plain"
+                return
 
     def stop(self, *, final: bool = True) -> None:
         """Stop redrawing; replace the block with one line. Idempotent."""
@@ -526,7 +542,16 @@ class LiveProgress:
         finally:
             self._capturing(False)
 
-    @pytest.hookimpl(tryfirst=True)
+    @pytest.hookimpl
+    def pytest_parex_gate_finished(self, config: pytest.Config, gate: GateResult) -> None:
+        # Checks that never reported (cancelled by Ctrl-C, never started) end here.
+        for result in gate.results:
+            if not self.progress.is_finished(result.name):
+                self.pytest_parex_check_finished(config, result)
+
+    # Not tryfirst: the gate's own sessionfinish (tryfirst) decides the gate first, so the
+    # block's last state and the line replacing it include what an interruption cancelled.
+    @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.stop()
 

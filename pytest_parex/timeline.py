@@ -153,12 +153,12 @@ def render_text(timeline: Timeline, width: int = 80) -> str:
     return "\n".join(out) + "\n"
 
 
-def _headline(timeline: Timeline) -> str:
+def _headline(timeline: Timeline, marker: str = "marked #") -> str:
     count = len(timeline.workers)
     text = f"wall {seconds(timeline.wall)} on {count} worker{'s' if count != 1 else ''}"
     if timeline.critical_path:
         chain = " > ".join(sanitize(n) for n in timeline.critical_path)
-        text += f"; critical path {chain} ({seconds(timeline.critical_length)}), marked #"
+        text += f"; critical path {chain} ({seconds(timeline.critical_length)}), {marker}"
     return text
 
 
@@ -200,11 +200,12 @@ def render_svg(timeline: Timeline) -> str:
     height = top + rows * _ROW + 2 * _ROW
     width = _LABEL + _PLOT + 2 * _PAD
     wall = timeline.wall
+    headline = _headline(timeline, "outlined")
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="12">',
-        f"<title>{escape(sanitize(_headline(timeline)))}</title>",
-        f'<text x="{_PAD}" y="{_ROW - 6}">{escape(sanitize(_headline(timeline)))}</text>',
+        f"<title>{escape(headline)}</title>",
+        f'<text x="{_PAD}" y="{_ROW - 6}">{escape(headline)}</text>',
     ]
 
     def x(t: float) -> float:
