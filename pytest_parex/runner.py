@@ -8,12 +8,14 @@ check that prints gigabytes costs disk, not memory; only the tail is read back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
 import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,9 @@ CANCEL_GRACE = 0.1
 """The same for a cancelled check: fail-fast must stop work within a fraction of a second."""
 TAIL_LINES = 50
 TAIL_BYTES = 64 * 1024
+RUN_ENV = "PYTEST_PAREX_RUN"
+"""Marks every process of one check run, so that one that left the process group (a daemon
+started with setsid) is still recognised as the check's and killed."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -76,11 +81,14 @@ def run_process(
         wall_start = time.time()
         start = time.perf_counter()
         usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        marker = uuid.uuid4().hex
+        adopting = _become_subreaper()
+        children_before = _children() if adopting else set()
         try:
             proc = subprocess.Popen(
                 list(argv) if not shell else argv[0],
                 cwd=cwd,
-                env=dict(env),
+                env={**env, RUN_ENV: marker},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -125,6 +133,8 @@ def run_process(
     finally:
         # Whatever the main process did, nothing it started may outlive the check.
         kill_group(pgid, proc, 0.0)
+        if adopting:
+            kill_escaped(marker, children_before | {proc.pid}, pgid)
         if pgid_file is not None:
             with contextlib.suppress(OSError):
                 pgid_file.unlink()
@@ -151,6 +161,101 @@ def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None, grace: float) ->
     if proc is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
+
+
+@functools.cache
+def _become_subreaper() -> bool:
+    """Make this process the child subreaper of what it starts (Linux): a process whose parent
+    dies is then re-parented to us, not to init, so a check's daemon can be found again."""
+    if not os.path.isdir("/proc/self/task"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(36, 1, 0, 0, 0)) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> set[int]:
+    """Direct children of this process (of all its threads)."""
+    out: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children") as fh:
+                out.update(int(pid) for pid in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _marked(pid: int, marker: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return f"{RUN_ENV}={marker}".encode() in fh.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """State, process group and session of ``pid``."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[2]), int(fields[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def kill_escaped(marker: str, known: set[int], pgid: int) -> list[int]:
+    """Kill the check's processes that left its process group (``setsid`` daemons).
+
+    This process is their subreaper: once their parents are gone, survivors of the check's
+    tree are our children. Those carrying the run's marker are killed with their own group;
+    dead ones from the check's groups and sessions are reaped (init would have done it).
+    Killing one may orphan its own children: look again until none is left.
+    """
+    owned = {pgid}
+    killed: list[int] = []
+
+    def reap() -> None:
+        for pid in _children() - known:
+            stat = _stat(pid)
+            if stat is not None and stat[0] == "Z" and (stat[1] in owned or stat[2] in owned):
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)
+
+    deadline = time.monotonic() + 1.0
+    while True:
+        reap()
+        if not _group_alive(pgid) or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    for _ in range(10):
+        found = [p for p in sorted(_children() - known) if _marked(p, marker)]
+        if not found:
+            break
+        for pid in found:
+            stat = _stat(pid)
+            if stat is not None:
+                owned.update(stat[1:])
+            with contextlib.suppress(OSError):
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+            killed.append(pid)
+            known.add(pid)
+        time.sleep(0.005)  # let the daemons' own children die and be re-parented
+        reap()
+    return killed
 
 
 def kill_group_from_file(pgid_file: Path) -> bool:
