@@ -276,7 +276,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_worker:
         mode = "worker"
         startup.configure_worker(config)
-    elif config.getoption("parex_plan"):
+    elif config.getoption("parex_plan") or config.getoption("collectonly"):
+        # --collect-only runs no check either: the plan, not a gate of "did not run" errors.
         mode = "plan"
     elif xdist_on and not config.getoption("collectonly"):
         numprocesses = config.getoption("numprocesses", None)
