@@ -264,14 +264,17 @@ class Dispatcher:
                 break
             if len(self._running) >= self.config.max_parallel:
                 break
+            # Until a check starts, an agent that found no worker finds none: ask once.
+            no_worker: set[str] = set()
             for i, name in enumerate(ready):
                 agent = self.checks[name].agent
-                if self._running_per_agent[agent] >= self.instances[agent]:
+                if agent in no_worker or self._running_per_agent[agent] >= self.instances[agent]:
                     continue  # the common case in long queues: skip it cheaply
                 if not self._startable(name):
                     continue
-                wid = self._idle_worker_for(self.checks[name].agent)
+                wid = self._idle_worker_for(agent)
                 if wid is None:
+                    no_worker.add(agent)
                     continue
                 self.workers[wid].agent = self.checks[name].agent
                 self.workers[wid].running = name
