@@ -365,7 +365,8 @@ class LiveProgress:
         return [(c.name, c.agent) for c in run.dispatcher.config.checks]
 
     def _elapsed(self) -> float:
-        return time.time() - self.config.stash[GATE_RUN].started
+        run = self.config.stash[GATE_RUN]
+        return (run.finished or time.time()) - run.started  # once decided, the summary's wall
 
     def _frame(self) -> str:
         size = shutil.get_terminal_size()
