@@ -168,14 +168,14 @@ def _extras(result: CheckResult, root: Path, verbosity: int) -> str:
 
 
 def _visible(rows: Sequence[Row], verbosity: int, limit: int) -> tuple[list[Row], list[Row]]:
-    """The rows to show and those folded into a "more" line (running first when folding)."""
-    shown = [r for r in rows if r.state == RUNNING] if verbosity < 0 else list(rows)
-    if len(shown) <= limit:
-        return shown, [r for r in rows if r not in shown]
-    rank = {RUNNING: 0, "failed": 1, "timeout": 1, "error": 1, WAITING: 3}
-    keep = sorted(shown, key=lambda r: rank.get(r.state, 2))[: max(limit - 1, 0)]
-    kept = [r for r in shown if r in keep]
-    return kept, [r for r in rows if r not in kept]
+    """The rows to show (in their order) and the others, folded into a "more" line; when not
+    all fit, running checks come first, then failed ones, finished ones, waiting ones."""
+    wanted = [i for i, r in enumerate(rows) if verbosity >= 0 or r.state == RUNNING]
+    if len(wanted) > limit:
+        rank = {RUNNING: 0, "failed": 1, "timeout": 1, "error": 1, WAITING: 3}
+        wanted = sorted(sorted(wanted, key=lambda i: rank.get(rows[i].state, 2))[: limit - 1])
+    keep = set(wanted)
+    return [rows[i] for i in wanted], [r for i, r in enumerate(rows) if i not in keep]
 
 
 def _fit(text: str, width: int) -> str:
@@ -218,9 +218,8 @@ def render_block(
             line.append(f"{state:<{widths[2]}}", style=style)
             line.append(f"  {clock:>{widths[3]}}  {note}".rstrip())
             lines.append(line)
-    hidden = [r for r in folded if r not in shown]
-    if hidden and verbosity >= 0:
-        lines.append(Text(f"  ... and {len(hidden)} more: {counts(hidden)}", style="dim"))
+    if folded and verbosity >= 0:
+        lines.append(Text(f"  ... and {len(folded)} more: {counts(folded)}", style="dim"))
     buffer = io.StringIO()
     fit = max(width - 1, 20)
     console = Console(
