@@ -283,6 +283,14 @@ def pytest_configure(config: pytest.Config) -> None:
         numprocesses = config.getoption("numprocesses", None)
         user_tx = config.getoption("tx", None)
         if numprocesses is None and not user_tx and needed > 1:
+            needed = startup.worker_count(
+                parex_config,
+                startup.remembered_durations(config, DURATIONS_KEY),
+                needed,
+                start_cost=startup.start_cost_estimate(),
+                cores=os.cpu_count() or 1,
+            )
+        if numprocesses is None and not user_tx and needed > 1:
             config.option.tx = startup.local_specs(needed)
             config.option.numprocesses = needed
             mode = "xdist"
@@ -290,6 +298,8 @@ def pytest_configure(config: pytest.Config) -> None:
             mode = "xdist"
         if mode == "xdist" and config.option.dist == "no":
             config.option.dist = "load"
+    if mode != "worker":
+        startup.configure_controller(config)
     if mode in ("plan", "inprocess") and xdist_on:
         # No DSession: xdist's pytest_configure (trylast) checks these.
         config.option.dist = "no"

@@ -25,9 +25,15 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import MutableMapping
+import sys
+import time
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 
 import pytest
+
+from pytest_parex import dispatch
+from pytest_parex.config import ParexConfig
 
 ADDOPTS = "PYTEST_ADDOPTS"
 SAVED_ENV = "PYTEST_PAREX_WORKER_SAVED_ENV"
@@ -90,3 +96,106 @@ def configure_worker(config: pytest.Config) -> None:
     """Called on every gate worker from ``pytest_configure``."""
     if restore_environ():
         config.pluginmanager.register(QuietWorker(config), "parex-quiet-worker")
+
+
+# ---------------------------------------------------------------------------- how many
+
+
+CLEARLY_BETTER = 0.8
+"""Fewer workers than agent instances only when predicted to take at most 80% of the time."""
+
+
+def remembered_durations(config: pytest.Config, key: str) -> dict[str, float]:
+    """Durations the controller remembered in pytest's cache, read before the cacheprovider's
+    own ``pytest_configure`` has set ``config.cache`` up (the worker count is due earlier).
+
+    Reads the cache's documented layout (``<cache_dir>/v/<key>``, JSON) and gives up quietly on
+    anything unexpected: then there is no data and every instance gets its worker.
+    """
+    try:
+        cache_dir = str(config.getini("cache_dir"))
+    except (ValueError, KeyError):  # -p no:cacheprovider
+        return {}
+    base = Path(os.path.expandvars(os.path.expanduser(cache_dir)))
+    if not base.is_absolute():
+        base = config.rootpath / base
+    try:
+        raw = json.loads((base / "v" / key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in raw.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    }
+
+
+def worker_count(
+    config: ParexConfig,
+    remembered: Mapping[str, float],
+    needed: int,
+    *,
+    start_cost: float,
+    cores: int,
+) -> int:
+    """How many xdist workers finish the gate soonest; 1 means none (run in-process).
+
+    Each worker costs ``start_cost`` seconds of CPU before its first check, and ``cores``
+    share that work. Short checks (200 checks of ``true``) finish sooner one after another
+    than the workers take to start. Only when every check's duration is known from earlier
+    runs (or its ``expected`` key) and fewer workers are clearly faster; otherwise one worker
+    per agent instance that has work, as before.
+    """
+    expected: dict[str, float] = {}
+    for check in config.checks:
+        if check.name in remembered:
+            expected[check.name] = remembered[check.name]
+        elif check.expected is not None:
+            expected[check.name] = check.expected
+        else:
+            return needed
+    if needed <= 1:
+        return needed
+
+    def predicted(k: int) -> float:
+        if k == 1:
+            return sum(expected.values())
+        return dispatch.simulate(config, expected, k).makespan + start_cost * k / cores
+
+    full = predicted(needed)
+    best = min(range(1, needed + 1), key=lambda k: (predicted(k), -k))
+    return best if predicted(best) <= CLEARLY_BETTER * full else needed
+
+
+def start_cost_estimate() -> float:
+    """What one worker costs to start, judged by what this controller has cost so far: the
+    same interpreter, imports and plugins (bounded, for long-lived embedding processes)."""
+    return min(max(time.process_time(), 0.2), 2.0)
+
+
+# ---------------------------------------------------------------------------- controller
+
+
+class IdleSummaries:
+    """Controller and in-process: skip hypothesis's terminal summary when hypothesis was never
+    imported. Its hook imports all of hypothesis to report observations and failing examples
+    that cannot exist then (0.3 s a run; 2 s without a bytecode cache), and the gate's items
+    are never hypothesis tests."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Inside the terminal reporter's sessionfinish wrapper, which calls
+        # pytest_terminal_summary after this hook: unregistering here takes effect there.
+        if "hypothesis" in sys.modules:
+            return
+        manager = session.config.pluginmanager
+        plugin = manager.get_plugin("hypothesispytest")
+        if plugin is not None:
+            manager.unregister(plugin)
+
+
+def configure_controller(config: pytest.Config) -> None:
+    """Called on the controller and in-process (every mode but worker)."""
+    config.pluginmanager.register(IdleSummaries(), "parex-idle-summaries")

@@ -10,6 +10,7 @@ import pytest
 from conftest import Project
 
 from pytest_parex import workers
+from pytest_parex.config import ParexConfig, parse
 
 SHOW_ENV = """\
 import json, os, sys
@@ -65,3 +66,72 @@ def test_checks_inherit_the_users_pytest_addopts_not_the_workers(
     for name in ("a", "b"):
         seen = json.loads((project.path / f"{name}.json").read_text())
         assert seen == {"PYTEST_ADDOPTS": addopts, "PYTEST_PAREX_WORKER_SAVED_ENV": None}
+
+
+def _config(checks: dict[str, dict[str, object]], **top: object) -> ParexConfig:
+    return parse({"checks": checks, **top}, "pyproject.toml")
+
+
+AGENTS = ["code-reviewer", "test-runner", "feature-implementer", "refactorer", "debugger"]
+
+
+def test_short_checks_run_in_process_long_ones_get_a_worker_each() -> None:
+    short = _config({f"c{i}": {"agent": AGENTS[i % 5], "run": "true"} for i in range(200)})
+    fast = {f"c{i}": 0.005 for i in range(200)}
+    assert workers.worker_count(short, fast, 5, start_cost=0.5, cores=2) == 1
+    long = _config({f"c{i}": {"agent": a, "run": "true"} for i, a in enumerate(AGENTS)})
+    slow = {f"c{i}": 2.0 for i in range(5)}
+    assert workers.worker_count(long, slow, 5, start_cost=0.5, cores=2) == 5
+
+
+def test_worker_count_needs_data_for_every_check() -> None:
+    config = _config(
+        {
+            "a": {"agent": "code-reviewer", "run": "true"},
+            "b": {"agent": "test-runner", "run": "true", "expected": 0.01},
+        }
+    )
+    # b's expected key counts as data; a has none: one worker per instance, as before.
+    assert workers.worker_count(config, {}, 2, start_cost=0.5, cores=2) == 2
+    assert workers.worker_count(config, {"a": 0.01}, 2, start_cost=0.5, cores=2) == 1
+
+
+def test_fewer_workers_only_when_clearly_faster() -> None:
+    config = _config({f"c{i}": {"agent": a, "run": "true"} for i, a in enumerate(AGENTS[:2])})
+    # One after another 2.0 s; two workers 1.0 s + 2 x 0.45 / 2: within 80%, keep both.
+    assert workers.worker_count(config, {"c0": 1.0, "c1": 1.0}, 2, start_cost=0.45, cores=2) == 2
+    assert workers.worker_count(config, {"c0": 0.2, "c1": 0.2}, 2, start_cost=0.45, cores=2) == 1
+
+
+def test_a_second_run_of_short_checks_starts_no_worker(project: Project) -> None:
+    project.write(
+        {f"c{i}": {"agent": AGENTS[i % 3], "run": project.rec(f"c{i}", 0)} for i in range(6)}
+    )
+    first = project.pytester.runpytest_subprocess("--parex")
+    assert first.ret == 0, first.stdout.str()
+    first.stdout.fnmatch_lines(["*; 3 xdist workers"])
+    second = project.pytester.runpytest_subprocess("--parex")
+    assert second.ret == 0, second.stdout.str()
+    second.stdout.fnmatch_lines(["*; one after another (no xdist workers)"])
+    second.assert_outcomes(passed=6)
+    # Without the cache there is no data: a worker per instance again.
+    third = project.pytester.runpytest_subprocess("--parex", "-p", "no:cacheprovider")
+    third.stdout.fnmatch_lines(["*; 3 xdist workers"])
+
+
+RECORD_HYPOTHESIS = """\
+import sys
+
+def pytest_unconfigure(config):
+    with open("hypothesis-imported", "w") as fh:
+        fh.write(str("hypothesis" in sys.modules))
+"""
+
+
+def test_the_gate_does_not_import_hypothesis_for_its_summary(project: Project) -> None:
+    pytest.importorskip("_hypothesis_pytestplugin")
+    (project.path / "conftest.py").write_text(RECORD_HYPOTHESIS)
+    project.write({"a": {"run": project.rec("a", 0)}})
+    result = project.pytester.runpytest_subprocess("--parex", "-p", "no:xdist")
+    assert result.ret == 0, result.stdout.str()
+    assert (project.path / "hypothesis-imported").read_text() == "False"
