@@ -102,7 +102,11 @@ def _rows(gate: GateResult, root: Path) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def totals_line(gate: GateResult) -> str:
+SATURATED = 0.75
+"""Checks that kept this share of the cores busy on average competed for them."""
+
+
+def totals_line(gate: GateResult, cores: int | None = None) -> str:
     parts = [
         f"sequential {seconds(gate.sequential)}",
         f"wall {seconds(gate.wall)}",
@@ -111,8 +115,22 @@ def totals_line(gate: GateResult) -> str:
     if gate.critical_path > 0:
         parts.append(f"critical path {seconds(gate.critical_path)} (bound {gate.bound:.2f}x)")
     if gate.cpu > 0:
-        parts.append(f"cpu {seconds(gate.cpu)}")
+        parts.append(f"cpu {seconds(gate.cpu)}" + contention_note(gate, cores))
     return ", ".join(parts)
+
+
+def contention_note(gate: GateResult, cores: int | None = None) -> str:
+    """When the checks kept every core busy, each one's duration includes time spent waiting
+    for a core: their sum overstates one-after-another, and the speedup with it. The cpu
+    figure does not (a CPU-bound check alone takes about its cpu time)."""
+    cores = cores or os.cpu_count() or 1
+    if not gate.parallel or gate.wall <= 0 or gate.cpu < SATURATED * cores * gate.wall:
+        return ""
+    busy = gate.cpu / gate.wall
+    return (
+        f" ({cores} core{'s' if cores != 1 else ''} saturated: durations include waiting for a"
+        f" core; speedup by cpu time {busy:.2f}x)"
+    )
 
 
 def verdict_line(gate: GateResult) -> str:

@@ -1,0 +1,36 @@
+"""The summary's speedup is honest when checks compete for the CPU."""
+
+from __future__ import annotations
+
+from pytest_parex import report
+from pytest_parex.model import CheckResult, GateResult
+
+
+def _gate(
+    durations: list[float], cpus: list[float], wall: float, parallel: bool = True
+) -> GateResult:
+    results = tuple(
+        CheckResult(f"c{i}", "a", "passed", duration=d, start=0.0, end=d, cpu=c)
+        for i, (d, c) in enumerate(zip(durations, cpus, strict=True))
+    )
+    return GateResult(
+        results=results, wall=wall, verdict=True, headline="passed", parallel=parallel
+    )
+
+
+def test_cpu_bound_checks_on_saturated_cores_get_the_cpu_based_speedup() -> None:
+    # 5 checks of 2 s of CPU on 2 cores: each took ~5 s side by side, the gate 5.2 s.
+    gate = _gate([5.0] * 5, [2.0] * 5, wall=5.2)
+    line = report.totals_line(gate, cores=2)
+    assert line.startswith("sequential 25.00s, wall 5.20s, speedup 4.81x")
+    assert line.endswith(
+        "cpu 10.00s (2 cores saturated: durations include waiting for a core;"
+        " speedup by cpu time 1.92x)"
+    )
+
+
+def test_sleeping_checks_and_sequential_runs_keep_the_plain_figures() -> None:
+    sleeping = _gate([2.0] * 5, [0.01] * 5, wall=2.1)
+    assert report.totals_line(sleeping, cores=2).endswith("cpu 0.05s")
+    one_after_another = _gate([2.0] * 5, [2.0] * 5, wall=10.1, parallel=False)
+    assert report.totals_line(one_after_another, cores=1).endswith("cpu 10.00s")
