@@ -1,23 +1,28 @@
-"""Worker start-up: how the gate's own xdist workers are started, and kept cheap.
+"""Start-up costs of the gate: how its own xdist workers start, how many, and what the
+controller skips.
 
 A gate worker runs no Python test: it collects the checks from the config and starts their
 processes. Yet a plain xdist worker pays for everything a test session needs, and the gate
-waits for the slowest worker at the start (its first check) and at the end (its shutdown).
-Measured on 2 cores, per worker (``benchmarks/run.py``):
+waits for its workers at the start (their first checks) and at the end (their shutdown).
+Measured on this project's 2-core machine, per worker:
 
 * assertion rewriting of every module of every plugin distribution (pytest_parex, xdist,
-  pytest-benchmark, hypothesis...): cheap when pytest can cache the rewritten bytecode, but
-  ~0.5 s when it cannot (``PYTHONDONTWRITEBYTECODE=1``, common in containers and CI);
+  pytest-benchmark, hypothesis...): cheap when pytest can cache the rewritten bytecode,
+  0.4-0.8 s when it cannot (``PYTHONDONTWRITEBYTECODE=1``, common in containers and CI);
 * the terminal summary, whose output goes to ``/dev/null`` on a worker: hypothesis's hook
-  imports all of hypothesis there (0.3 s, 2 s with rewriting and no bytecode cache);
-* pytest's unraisable-exception plugin collects garbage twice at exit.
+  imports all of hypothesis there (0.3 s; 1-2 s with rewriting and no bytecode cache);
+* pytest's unraisable-exception plugin collects garbage twice at exit (0.1 s).
 
-So the workers the gate starts itself (not those of a user's ``--tx``) get
+So the workers the gate starts itself (not those of a user's ``--tx`` or ``-n``) get
 ``--assert=plain -p no:unraisableexception`` through ``PYTEST_ADDOPTS`` in their xdist spec
 (``popen//env:NAME=value``), and drop their terminal reporter once configured. The options of
 every other plugin still load, so the controller's arguments parse on the worker as before.
 The worker restores the environment before any check runs: checks inherit the user's own
-``PYTEST_ADDOPTS``, never ours.
+``PYTEST_ADDOPTS``, never ours. (5 checks of ``sleep 2``: 11 s -> 4 s of CPU.)
+
+A worker that costs more to start than its checks take is not started at all: see
+:func:`worker_count`. The controller skips hypothesis's summary when hypothesis was never
+imported: see :class:`IdleSummaries`.
 """
 
 from __future__ import annotations
