@@ -421,6 +421,7 @@ class _GatePlugin:
         self.config = config
         self.run = run
         self.gate: GateResult | None = None
+        self.started: dict[str, tuple[float, str]] = {}
 
     @pytest.hookimpl
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -461,6 +462,9 @@ class _GatePlugin:
             result = self.run.results.get(check.name)
             if result is None:
                 reason = "interrupted" if interrupted else "did not run"
+                # A check cut short by Ctrl-C still ran from its start until now.
+                start, worker = self.started.get(check.name, (None, ""))
+                end = time.time() if start is not None else None
                 result = CheckResult(
                     check.name,
                     check.agent,
@@ -468,9 +472,19 @@ class _GatePlugin:
                     kind=check.kind,
                     reason=reason,
                     blocking=check.blocking,
+                    start=start,
+                    end=end,
+                    duration=(end - start) if start is not None and end is not None else 0.0,
+                    worker=worker,
                 )
             out.append(result)
         return out
+
+    @pytest.hookimpl
+    def pytest_parex_check_started(
+        self, config: pytest.Config, name: str, agent: str, worker: str
+    ) -> None:
+        self.started[name] = (time.time(), worker)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
