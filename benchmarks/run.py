@@ -350,9 +350,9 @@ def calibrate(seconds: float, root: Path) -> int:
     return max(1, int(probe * seconds / max(best, 1e-3)))
 
 
-def cpu_bound(root: Path, reps: int) -> dict[str, Any]:
+def cpu_bound(root: Path, reps: int, iterations: int | None = None) -> dict[str, Any]:
     """5 checks of ~2 s pure-Python CPU work: parex vs xargs -P5; the honest speedup."""
-    n = calibrate(2.0, root)
+    n = iterations or calibrate(2.0, root)
     proj = root / "cpu-gate"
     write(proj / "work.py", CPU_WORK.format(n=n))
     write(
@@ -751,6 +751,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--tox", default=None, help="The tox executable (default: on PATH)")
     parser.add_argument("--scale", type=int, default=200, help="Checks in the scale run")
+    parser.add_argument(
+        "--cpu-iterations",
+        type=int,
+        default=None,
+        help="Loop iterations of one CPU-bound check (default: calibrated to ~2 s here); pin it"
+        " to compare two runs",
+    )
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
@@ -761,7 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = Path(tmp).resolve()
         runners: dict[str, Callable[[], dict[str, Any]]] = {
             "overhead": lambda: overhead(root, args.reps, find_tox(args.tox)),
-            "cpu": lambda: cpu_bound(root, args.reps),
+            "cpu": lambda: cpu_bound(root, args.reps, args.cpu_iterations),
             "scheduling": lambda: scheduling(root, args.reps),
             "scale": lambda: scale(root, args.reps, args.scale),
             "failfast": lambda: failfast(root, args.reps),
