@@ -30,6 +30,8 @@ class GateRun:
     dispatcher: Dispatcher
     mode: str
     """"xdist" (controller), "worker", "inprocess" or "plan"."""
+    why: str = ""
+    """Why checks run one after another in this process (for the header)."""
     expected: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     results: dict[str, CheckResult] = field(default_factory=dict)

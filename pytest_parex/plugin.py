@@ -207,7 +207,12 @@ def _read_table(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, dict[str,
     path = _config_path(config)
     table = cfg.load_pyproject(path) if path.is_file() else None
     if table is not None:
-        return cfg.parse(table, str(path)), path, table
+        parsed = cfg.parse(table, str(path))
+        if not parsed.checks:
+            raise cfg.ConfigError(
+                f"{path}: [tool.parex] defines no checks; add [tool.parex.checks.NAME] tables"
+            )
+        return parsed, path, table
     found = defaults.discover(config.rootpath, defaults.load_document(path))
     if not found.table["checks"]:
         raise cfg.ConfigError(
@@ -273,6 +278,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[nesting.NESTING] = capped
             needed = capped.allowed
     mode = "inprocess"
+    why = "xdist is not loaded" if not xdist_on else "-n 0"
     if is_worker:
         mode = "worker"
         startup.configure_worker(config)
@@ -282,6 +288,9 @@ def pytest_configure(config: pytest.Config) -> None:
     elif xdist_on and not config.getoption("collectonly"):
         numprocesses = config.getoption("numprocesses", None)
         user_tx = config.getoption("tx", None)
+        if numprocesses is None and not user_tx and needed <= 1:
+            capped_here = nesting.NESTING in config.stash
+            why = "nested gate" if capped_here else "one agent instance has work"
         if numprocesses is None and not user_tx and needed > 1:
             needed = startup.worker_count(
                 parex_config,
@@ -290,6 +299,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 start_cost=startup.start_cost_estimate(),
                 cores=os.cpu_count() or 1,
             )
+            if needed <= 1:
+                why = "the checks are shorter than starting workers would take"
         if numprocesses is None and not user_tx and needed > 1:
             config.option.tx = startup.local_specs(needed)
             config.option.numprocesses = needed
@@ -326,6 +337,7 @@ def pytest_configure(config: pytest.Config) -> None:
         context=context,
         dispatcher=dispatch.Dispatcher(parex_config),
         mode=mode,
+        why=why,
     )
     config.stash[GATE_RUN] = run
     if mode == "worker":
@@ -386,7 +398,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     gate = c.gate if isinstance(c.gate, str) else f"{c.gate} of {len(c.checks)}"
     how = {
         "xdist": f"{len(config.getoption('tx', None) or [])} xdist workers",
-        "inprocess": "one after another (no xdist workers)",
+        "inprocess": f"one after another (no xdist workers: {run.why})",
         "plan": "plan only",
         "worker": "worker",
     }[run.mode]

@@ -112,7 +112,12 @@ def test_a_second_run_of_short_checks_starts_no_worker(project: Project) -> None
     first.stdout.fnmatch_lines(["*; 3 xdist workers"])
     second = project.pytester.runpytest_subprocess("--parex")
     assert second.ret == 0, second.stdout.str()
-    second.stdout.fnmatch_lines(["*; one after another (no xdist workers)"])
+    second.stdout.fnmatch_lines(
+        [
+            "*; one after another (no xdist workers: "
+            "the checks are shorter than starting workers would take)"
+        ]
+    )
     second.assert_outcomes(passed=6)
     # Without the cache there is no data: a worker per instance again.
     third = project.pytester.runpytest_subprocess("--parex", "-p", "no:cacheprovider")
