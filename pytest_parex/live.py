@@ -39,7 +39,6 @@ from pytest_parex.model import STATUSES, CheckResult, GateResult
 from pytest_parex.report import STATUS_STYLE, detail_of, rel, sanitize, seconds
 
 WAITING, RUNNING = "waiting", "running"
-MODES = ("auto", "live", "plain", "off")
 INTERVAL = 0.25
 """Seconds between two redraws of the live block."""
 NAME_WIDTH, AGENT_WIDTH = 32, 24

@@ -16,7 +16,6 @@ so a run that ends in a failure or a Ctrl-C still leaves them; the terminal sect
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 from collections.abc import Generator
@@ -30,18 +29,6 @@ from pytest_parex import __version__, github, jsonreport, timeline
 from pytest_parex.items import GATE_RUN
 from pytest_parex.model import GateResult
 from pytest_parex.report import failure_text, rel, sanitize
-
-TIMELINE_SUFFIXES = (".svg", ".html", ".htm")
-
-
-def timeline_path(text: str) -> str:
-    """``--parex-timeline=PATH``: an SVG or HTML file ("" -- the option alone -- is text)."""
-    if text and not text.lower().endswith(TIMELINE_SUFFIXES):
-        raise argparse.ArgumentTypeError(
-            f"expected a file name ending in .svg or .html, got {text!r} "
-            "(write --parex-timeline=PATH; --parex-timeline alone draws text bars)"
-        )
-    return text
 
 
 @dataclass(frozen=True)

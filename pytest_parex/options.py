@@ -1,0 +1,125 @@
+"""Command-line options of pytest-parex (cheap to import: loaded in every pytest run)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+PROGRESS_MODES = ("auto", "live", "plain", "off")
+TIMELINE_SUFFIXES = (".svg", ".html", ".htm")
+
+
+def timeline_path(text: str) -> str:
+    """``--parex-timeline=PATH``: an SVG or HTML file ("" -- the option alone -- is text)."""
+    if text and not text.lower().endswith(TIMELINE_SUFFIXES):
+        raise argparse.ArgumentTypeError(
+            f"expected a file name ending in .svg or .html, got {text!r} "
+            "(write --parex-timeline=PATH; --parex-timeline alone draws text bars)"
+        )
+    return text
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("parex", "pytest-parex quality gate")
+    group.addoption(
+        "--parex",
+        action="store_true",
+        default=False,
+        help="Run the checks of [tool.parex] as the session's items, concurrently",
+    )
+    group.addoption(
+        "--parex-config",
+        metavar="PATH",
+        default=None,
+        help="Read [tool.parex] from this TOML file instead of the rootdir's pyproject.toml",
+    )
+    group.addoption(
+        "--parex-plan",
+        action="store_true",
+        default=False,
+        help="Print the agents, order, waves and predicted speedup; run no check",
+    )
+    group.addoption(
+        "--parex-only",
+        metavar="NAMES",
+        type=names,
+        default=None,
+        help="Run only these checks (comma-separated)",
+    )
+    group.addoption(
+        "--parex-skip",
+        metavar="NAMES",
+        type=names,
+        default=None,
+        help="Do not run these checks (comma-separated)",
+    )
+    group.addoption(
+        "--parex-max-parallel",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="At most N checks at once (overrides max-parallel)",
+    )
+    group.addoption(
+        "--parex-show-config",
+        action="store_true",
+        default=False,
+        help="Print the gate's [tool.parex] as TOML (the zero-config default too) and exit",
+    )
+    group.addoption(
+        "--parex-save-baseline",
+        action="store_true",
+        default=False,
+        help="Benchmark checks save their results as the baseline later runs compare with",
+    )
+    group.addoption(
+        "--parex-fail-fast",
+        action="store_true",
+        default=None,
+        help="Cancel running checks at the first failure (on-failure = fail-fast); -x does too",
+    )
+    group.addoption(
+        "--parex-progress",
+        choices=PROGRESS_MODES,
+        default="auto",
+        help="Progress while the gate runs: a live block on a colour terminal, one line per "
+        "state change elsewhere (auto, the default), or always live / plain / off",
+    )
+    group.addoption(
+        "--parex-show-output",
+        action="store_true",
+        default=False,
+        help="After the run, print every check's output block (tail and log path), "
+        "not only the failed ones",
+    )
+    group.addoption(
+        "--parex-json",
+        metavar="PATH",
+        default=None,
+        help="Write the gate's JSON report to PATH (also when it fails or is interrupted)",
+    )
+    group.addoption(
+        "--parex-timeline",
+        metavar="PATH",
+        nargs="?",
+        const="",
+        default=None,
+        type=timeline_path,
+        help="Draw each check's start-end bar per worker after the run; "
+        "--parex-timeline=out.svg (or .html) writes a file instead",
+    )
