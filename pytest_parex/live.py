@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 from rich.text import Text
 
 from pytest_parex.items import GATE_RUN, ParexItem
 from pytest_parex.model import STATUSES, CheckResult, GateResult
-from pytest_parex.report import STATUS_STYLE, detail_of, rel, sanitize, seconds
+from pytest_parex.report import STATUS_STYLE, detail_of, rel, sanitize, seconds, string_console
 
 WAITING, RUNNING = "waiting", "running"
 INTERVAL = 0.25
@@ -221,17 +220,7 @@ def render_block(
         lines.append(Text(f"  ... and {len(folded)} more: {counts(folded)}", style="dim"))
     buffer = io.StringIO()
     fit = max(width - 1, 20)
-    console = Console(
-        file=buffer,
-        width=fit,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        emoji=False,
-        markup=False,
-        soft_wrap=False,
-    )
+    console = string_console(buffer, width=fit, color=color, soft_wrap=False)
     for line in lines:
         line.rstrip()
         line.truncate(fit, overflow="ellipsis")

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -156,6 +157,22 @@ def gate_notes(gate: GateResult) -> list[str]:
     return [sanitize(s) for s in gate.serialised]
 
 
+def string_console(buffer: io.StringIO, *, width: int, color: bool, **extra: Any) -> Console:
+    """A rich console that renders into ``buffer`` (pytest's terminal writer owns stdout) and
+    never interprets markup, emoji or highlighting in data."""
+    return Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        **extra,
+    )
+
+
 def render_rich(gate: GateResult, root: Path, *, width: int, color: bool) -> str:
     """A rich table rendered to a string (pytest's terminal writer owns stdout)."""
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
@@ -176,16 +193,7 @@ def render_rich(gate: GateResult, root: Path, *, width: int, color: bool) -> str
             Text(detail),
         )
     buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=width,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        emoji=False,
-        markup=False,
-    )
+    console = string_console(buffer, width=width, color=color)
     console.print(table)
     for note in gate_notes(gate):
         console.print(Text(note, style="yellow"))

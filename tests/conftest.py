@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,27 @@ class Project:
             data = json.loads(f.read_text())
             out[f.stem] = (data["start"], data["end"])
         return out
+
+    def interrupt(self, args: Sequence[str], started: Sequence[str]) -> tuple[int, str]:
+        """Run ``pytest ARGS`` here, wait until the ``started`` checks have printed that they
+        started, send SIGINT (Ctrl-C) to the gate alone; return its exit code and output."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *args],
+            cwd=self.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        logs = [self.path / ".parex" / "logs" / f"{name}.log" for name in started]
+        deadline = time.monotonic() + 90
+        while not all(p.exists() and "starting" in p.read_text() for p in logs):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                out, _ = proc.communicate(timeout=30)
+                pytest.fail("the checks never started:\n" + out.decode(errors="replace"))
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        return proc.returncode, out.decode(errors="replace")
 
     def leftovers(self) -> list[str]:
         return processes_with(self.token)

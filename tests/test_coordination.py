@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 
 import pytest
-from conftest import Project, overlap, wait_gone
+from conftest import Project, overlap
 
 NO_XDIST = ("-p", "no:xdist")
 FLAKY = """\
@@ -325,33 +323,3 @@ def test_plan_prints_order_waves_and_runs_nothing(project: Project) -> None:
             "predicted: wall 10.00s, sequential 13.00s, critical path 10.00s, ideal speedup 1.30x*",
         ]
     )
-
-
-def test_ctrl_c_kills_everything_and_exits_2(project: Project) -> None:
-    project.write(
-        {
-            "s1": {"agent": "code-reviewer", "run": project.rec("s1", 60)},
-            "s2": {"agent": "test-runner", "run": project.rec("s2", 60)},
-        }
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--parex", "-p", "no:cacheprovider"],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    logs = [project.path / ".parex" / "logs" / f"{n}.log" for n in ("s1", "s2")]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if all(p.exists() and "starting" in p.read_text() for p in logs):
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the checks never started")
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    text = out.decode(errors="replace")
-    assert proc.returncode == 2, text
-    assert "s1" in text and "cancelled" in text and "interrupted" in text
-    assert wait_gone(project.token, timeout=5) == []

@@ -10,10 +10,8 @@ import json
 import math
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
@@ -231,32 +229,17 @@ def test_ctrl_c_mid_run_writes_logs_and_json_report_and_exits_2(
         }
     )
     args = ["--parex", "--parex-json=report.json", "-p", "no:cacheprovider"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", *args, *([] if xdist else NO_XDIST)],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    started = [
-        project.path / ".parex" / "logs" / f"{n}.log" for n in (["s1", "s2"] if xdist else ["s1"])
-    ]
-    deadline = time.monotonic() + 60
-    while not all(p.exists() and "starting" in p.read_text() for p in started):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail("the checks never started")
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    text = out.decode(errors="replace")
-    assert proc.returncode == 2, text
+    started = ["s1", "s2"] if xdist else ["s1"]
+    code, text = project.interrupt([*args, *([] if xdist else NO_XDIST)], started)
+    assert code == 2, text
+    assert "interrupted" in text
     assert "Traceback" not in text
     report = project.json_report()
     assert report["totals"]["verdict"] == "failed"
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     assert statuses == {"s1": "cancelled", "s2": "cancelled"}
-    for log in started:
-        assert "starting" in log.read_text()
+    for name in started:
+        assert "starting" in (project.path / ".parex" / "logs" / f"{name}.log").read_text()
     assert project.times() == {}  # neither ran to its end
     assert processes_with(project.token) == []
 

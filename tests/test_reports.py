@@ -3,10 +3,7 @@ interrupted runs), GitHub Actions output, JUnit XML properties, the timeline."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -127,32 +124,9 @@ def test_interrupted_run_still_writes_the_json(project: Project) -> None:
             "quick": {"agent": "debugger", "run": project.rec("quick", 0.1)},
         }
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--parex",
-            "-p",
-            "no:cacheprovider",
-            "--parex-json=r.json",
-        ],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    logs = [project.path / ".parex" / "logs" / f"{n}.log" for n in ("s1", "s2")]
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if all(p.exists() and "starting" in p.read_text() for p in logs):
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the checks never started")
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 2, out.decode(errors="replace")
+    args = ["--parex", "-p", "no:cacheprovider", "--parex-json=r.json"]
+    code, text = project.interrupt(args, ["s1", "s2"])
+    assert code == 2, text
     doc = project.json_report("r.json")
     validate(doc)
     assert doc["totals"]["interrupted"] is True
