@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +205,3 @@ def render(gate: GateResult, root: Path, *, width: int = 100, color: bool = Fals
     if color:
         return render_rich(gate, root, width=width, color=True)
     return render_plain(gate, root)
-
-
-def short_names(results: Sequence[CheckResult]) -> str:
-    return ", ".join(sanitize(r.name) for r in results)
