@@ -172,19 +172,8 @@ def configure(config: pytest.Config) -> None:
     elif xdist_on and not config.getoption("collectonly"):
         numprocesses = config.getoption("numprocesses", None)
         user_tx = config.getoption("tx", None)
-        if numprocesses is None and not user_tx and needed <= 1:
-            capped_here = nesting.NESTING in config.stash
-            why = "nested gate" if capped_here else "one agent instance has work"
-        if numprocesses is None and not user_tx and needed > 1:
-            needed = startup.worker_count(
-                parex_config,
-                startup.remembered_durations(config, DURATIONS_KEY),
-                needed,
-                start_cost=startup.start_cost_estimate(),
-                cores=os.cpu_count() or 1,
-            )
-            if needed <= 1:
-                why = "the checks are shorter than starting workers would take"
+        if numprocesses is None and not user_tx:
+            needed, why = _auto_workers(config, parex_config, needed)
         if numprocesses is None and not user_tx and needed > 1:
             config.option.tx = startup.local_specs(needed)
             config.option.numprocesses = needed
@@ -233,6 +222,24 @@ def configure(config: pytest.Config) -> None:
     if mode in ("xdist", "inprocess") and not config.getoption("collectonly"):
         live.register(config, config.getoption("parex_progress"))
         outputs.register(config)
+
+
+def _auto_workers(
+    config: pytest.Config, parex_config: cfg.ParexConfig, needed: int
+) -> tuple[int, str]:
+    """How many workers the gate starts by itself (1: none, the checks run in-process), and
+    why it starts none."""
+    if needed <= 1:
+        capped = nesting.NESTING in config.stash
+        return needed, "nested gate" if capped else "one agent instance has work"
+    count = startup.worker_count(
+        parex_config,
+        startup.remembered_durations(config, DURATIONS_KEY),
+        needed,
+        start_cost=startup.start_cost_estimate(),
+        cores=os.cpu_count() or 1,
+    )
+    return count, "" if count > 1 else "the checks are shorter than starting workers would take"
 
 
 def _explicit_workers(config: pytest.Config) -> bool:
@@ -501,6 +508,8 @@ class InProcessPlugin(_GatePlugin):
             workers = dispatch.workers_needed(selected)
             if nesting.NESTING in self.config.stash:  # a nested gate starts fewer workers
                 workers = min(workers, self.config.stash[nesting.NESTING].allowed)
+            # The same count a run would start (none for checks shorter than a worker's start).
+            workers, _ = _auto_workers(self.config, selected, workers)
             terminalreporter.write_sep("=", "parex plan")
             terminalreporter.write(
                 plan.render(selected, self.run.expected, workers, self.run.sources)

@@ -119,6 +119,9 @@ def test_a_second_run_of_short_checks_starts_no_worker(project: Project) -> None
         ]
     )
     second.assert_outcomes(passed=6)
+    # The plan says what a run does.
+    planned = project.pytester.runpytest_subprocess("--parex", "--parex-plan")
+    planned.stdout.fnmatch_lines(["workers: 1 (max-parallel 5)"])
     # Without the cache there is no data: a worker per instance again.
     third = project.pytester.runpytest_subprocess("--parex", "-p", "no:cacheprovider")
     third.stdout.fnmatch_lines(["*; 3 xdist workers"])
