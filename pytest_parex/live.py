@@ -20,12 +20,13 @@ per state change, so a CI log reads well: ``[parex] lint passed in 1.20s``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -504,31 +505,30 @@ class LiveProgress:
     # goes to its log file, so its call phase runs with capturing disabled, and the display
     # stays quiet during the short setup and teardown phases.
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+    @contextlib.contextmanager
+    def _phase(self) -> Iterator[None]:
         self._capturing(True)
         try:
-            return (yield)
+            yield
         finally:
             self._capturing(False)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        with self._phase():
+            return (yield)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, None, None]:
-        self._capturing(True)
-        try:
+        with self._phase():
             return (yield)
-        finally:
-            self._capturing(False)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        self._capturing(True)
-        try:
+        with self._phase():
             return (yield)
-        finally:
-            self._capturing(False)
 
     @pytest.hookimpl
     def pytest_parex_gate_finished(self, config: pytest.Config, gate: GateResult) -> None:
