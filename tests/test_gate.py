@@ -14,7 +14,7 @@ NO_XDIST = ("-p", "no:xdist")
 
 def test_five_agents_run_side_by_side(project: Project) -> None:
     project.write(
-        {f"c{i}": {"agent": a, "run": project.rec(f"c{i}", 3.0)} for i, a in enumerate(AGENTS)}
+        {f"c{i}": {"agent": a, "run": project.rec(f"c{i}", 4.0)} for i, a in enumerate(AGENTS)}
     )
     result = project.pytester.runpytest_subprocess("--parex")
     assert result.ret == 0, result.stdout.str()
@@ -40,7 +40,9 @@ def test_one_instance_agent_never_overlaps_itself(project: Project) -> None:
         {
             "r1": {"agent": "code-reviewer", "run": project.rec("r1", 1.0)},
             "r2": {"agent": "code-reviewer", "run": project.rec("r2", 1.0)},
-            "t1": {"agent": "test-runner", "run": project.rec("t1", 2.5)},
+            # The long check starts first (critical path), so that it spans both short ones
+            # even when the second worker comes up late on a busy machine.
+            "t1": {"agent": "test-runner", "run": project.rec("t1", 3.0), "expected": 3},
         }
     )
     result = project.pytester.runpytest_subprocess("--parex")
