@@ -44,7 +44,7 @@ from pytest_parex.items import (
     collect,
     order_for_inprocess,
 )
-from pytest_parex.model import CANCELLED, ERROR, CheckResult, GateResult
+from pytest_parex.model import CANCELLED, ERROR, CheckResult, GateResult, durations
 
 DURATIONS_KEY = "parex/durations"
 SHARD_KEY = "parex/test-durations"
@@ -169,7 +169,7 @@ def configure(config: pytest.Config) -> None:
     elif config.getoption("parex_plan") or config.getoption("collectonly"):
         # --collect-only runs no check either: the plan, not a gate of "did not run" errors.
         mode = "plan"
-    elif xdist_on and not config.getoption("collectonly"):
+    elif xdist_on:
         numprocesses = config.getoption("numprocesses", None)
         user_tx = config.getoption("tx", None)
         if numprocesses is None and not user_tx:
@@ -219,7 +219,7 @@ def configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ControllerPlugin(config, run), "parex-controller")
     else:
         config.pluginmanager.register(InProcessPlugin(config, run), "parex-inprocess")
-    if mode in ("xdist", "inprocess") and not config.getoption("collectonly"):
+    if mode in ("xdist", "inprocess"):
         live.register(config, config.getoption("parex_progress"))
         outputs.register(config)
 
@@ -256,16 +256,8 @@ def _expected_durations(
     config: pytest.Config, parex_config: cfg.ParexConfig
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Previous runs (pytest's cache) > ``expected`` keys > equal (1.0); and the source of each."""
-    remembered: dict[str, float] = {}
     cache = getattr(config, "cache", None)
-    if cache is not None:
-        raw = cache.get(DURATIONS_KEY, {})
-        if isinstance(raw, dict):
-            remembered = {
-                str(k): float(v)
-                for k, v in raw.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-            }
+    remembered = durations(cache.get(DURATIONS_KEY, {})) if cache is not None else {}
     out: dict[str, float] = {}
     sources: dict[str, str] = {}
     for check in parex_config.checks:
@@ -428,17 +420,14 @@ class _GatePlugin:
         cache = getattr(self.config, "cache", None)
         if cache is None or hasattr(self.config, "workerinput"):
             return
-        old = cache.get(DURATIONS_KEY, {})
-        durations: dict[str, float] = dict(old) if isinstance(old, dict) else {}
+        remembered = durations(cache.get(DURATIONS_KEY, {}))
         for r in results:
             if r.start is None or r.status == CANCELLED:
                 continue
-            previous = durations.get(r.name)
-            measured = r.duration
-            if isinstance(previous, (int, float)) and not isinstance(previous, bool):
-                measured = 0.3 * float(previous) + 0.7 * measured
-            durations[r.name] = round(measured, 4)
-        cache.set(DURATIONS_KEY, durations)
+            previous = remembered.get(r.name)
+            measured = r.duration if previous is None else 0.3 * previous + 0.7 * r.duration
+            remembered[r.name] = round(measured, 4)
+        cache.set(DURATIONS_KEY, remembered)
         self.remember_test_durations(cache, results)
 
     def remember_test_durations(self, cache: Any, results: Sequence[CheckResult]) -> None:

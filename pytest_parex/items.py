@@ -50,9 +50,8 @@ class GateRun:
     def restrict(self, names: Sequence[str]) -> None:
         """Schedule only ``names`` (what survived -k, --lf, --deselect): needs on the others
         are dropped, so a deselected check does not block its dependents."""
-        if list(names) != [c.name for c in self.dispatcher.config.checks] and not (
-            self.dispatcher.state and any(s != "pending" for s in self.dispatcher.state.values())
-        ):
+        # Every worker collects the same checks, so only the first call changes anything.
+        if list(names) != [c.name for c in self.dispatcher.config.checks]:
             selected = drop_missing_needs(self.config, names)
             self.dispatcher = Dispatcher(selected, self.expected)
 

@@ -16,6 +16,19 @@ ERROR = "error"  # could not run, or its agent crashed
 SKIPPED = "skipped"  # a dependency did not pass
 CANCELLED = "cancelled"  # stopped (or never started) because the gate was already decided
 
+
+def durations(raw: object) -> dict[str, float]:
+    """Remembered ``{name: seconds}`` read back from JSON (a cache file, a report): entries that
+    are not non-negative numbers are dropped, so a damaged file means "no data", not a crash."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in raw.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    }
+
+
 GOOD = frozenset({PASSED, FLAKY})
 BAD = frozenset({FAILED, TIMEOUT, ERROR})
 STATUSES = (PASSED, FLAKY, FAILED, TIMEOUT, ERROR, SKIPPED, CANCELLED)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_parex.model import durations
 from pytest_parex.sharding import split
 
 
@@ -52,14 +53,7 @@ def _durations(path: str | None, section: str) -> dict[str, float]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    table = data.get(section) if isinstance(data, dict) else None
-    if not isinstance(table, dict):
-        return {}
-    return {
-        str(k): float(v)
-        for k, v in table.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-    }
+    return durations(data.get(section) if isinstance(data, dict) else None)
 
 
 def unit_of(nodeid: str, by_file: bool) -> str:

@@ -39,6 +39,7 @@ import pytest
 
 from pytest_parex import dispatch
 from pytest_parex.config import ParexConfig
+from pytest_parex.model import durations
 
 ADDOPTS = "PYTEST_ADDOPTS"
 SAVED_ENV = "PYTEST_PAREX_WORKER_SAVED_ENV"
@@ -128,13 +129,7 @@ def remembered_durations(config: pytest.Config, key: str) -> dict[str, float]:
         raw = json.loads((base / "v" / key).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(raw, dict):
-        return {}
-    return {
-        str(k): float(v)
-        for k, v in raw.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-    }
+    return durations(raw)
 
 
 def worker_count(
