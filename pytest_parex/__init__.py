@@ -4,7 +4,7 @@ workers grouped by agent type, with one summary and one honest exit code."""
 from __future__ import annotations
 
 from pytest_parex.config import Check, ConfigError, ParexConfig
-from pytest_parex.model import CheckResult, GateResult
+from pytest_parex.results import CheckResult, GateResult
 
 __version__ = "0.1.0"
 

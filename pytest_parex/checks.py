@@ -10,7 +10,8 @@ and interprets the finished process into a status, a detail phrase and figures:
   split into shards.
 * ``benchmarks`` -- pytest-benchmark in a child pytest (never inside an xdist worker's session),
   compared with a saved baseline.
-* ``leaks`` -- the child pytest re-runs every test under tracemalloc (:mod:`pytest_parex.leaks`).
+* ``leaks`` -- the child pytest re-runs every test under tracemalloc
+  (:mod:`pytest_parex.child.leaks`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_parex import benchcmp, review, runner
-from pytest_parex.child import REPORT_ENV
+from pytest_parex import runner
+from pytest_parex.child.report import REPORT_ENV
 from pytest_parex.config import Check
-from pytest_parex.model import (
+from pytest_parex.kinds import benchcmp, review
+from pytest_parex.results import (
     CANCELLED,
     ERROR,
     FAILED,
@@ -121,7 +123,7 @@ def prepare(check: Check, ctx: RunContext) -> Invocation:
     if check.shard is not None:
         index, total = check.shard
         durations = shard_durations_path(ctx.state_dir, check)
-        argv += ["-p", "pytest_parex.shard", f"--parex-shard={index}/{total}"]
+        argv += ["-p", "pytest_parex.child.shard", f"--parex-shard={index}/{total}"]
         argv += [f"--parex-shard-durations={durations}"]
     if check.kind == "benchmarks":
         files["benchmark"] = ctx.state_dir / f"{check.file_name}.benchmark.json"
@@ -129,11 +131,11 @@ def prepare(check: Check, ctx: RunContext) -> Invocation:
         argv += ["-n", "0", f"--benchmark-json={files['benchmark']}"]
     elif check.kind == "leaks":
         files["leaks"] = ctx.state_dir / f"{check.file_name}.leaks.json"
-        argv += ["-n", "0", "-p", "pytest_parex.leaks", "--parex-leaks"]
+        argv += ["-n", "0", "-p", "pytest_parex.child.leaks", "--parex-leaks"]
         argv += [f"--parex-leaks-iterations={check.iterations}"]
         argv += [f"--parex-leaks-threshold={check.threshold}"]
         argv += [f"--parex-leaks-report={files['leaks']}"]
-    argv += ["-p", "pytest_parex.child"]
+    argv += ["-p", "pytest_parex.child.report"]
     return Invocation(tuple(argv), env, files=files)
 
 

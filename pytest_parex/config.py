@@ -469,7 +469,7 @@ def _parse_check(
                 argv = REVIEW_TOOLS[name_of_tool]
             tool = "ruff-check" if name_of_tool == "ruff" else name_of_tool
         elif not shell:
-            from pytest_parex.review import detect_tool
+            from pytest_parex.kinds.review import detect_tool
 
             tool = detect_tool(argv) or ""
 
@@ -479,7 +479,7 @@ def _parse_check(
     fail_if_slower = ""
     if "fail-if-slower" in raw:
         fail_if_slower = ctx.string(where, "fail-if-slower", raw["fail-if-slower"])
-        from pytest_parex.benchcmp import parse_threshold
+        from pytest_parex.kinds.benchcmp import parse_threshold
 
         try:
             parse_threshold(fail_if_slower)
@@ -502,7 +502,7 @@ def _parse_check(
         threshold = ctx.string(where, "threshold", raw["threshold"])
         from argparse import ArgumentTypeError
 
-        from pytest_parex.leaks import parse_size
+        from pytest_parex.child.leaks import parse_size
 
         try:
             parse_size(threshold)

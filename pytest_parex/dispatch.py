@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pytest_parex import graph
 from pytest_parex.config import Check, ParexConfig
-from pytest_parex.model import BAD, CANCELLED, ERROR, GOOD, SKIPPED, CheckResult, GateResult
+from pytest_parex.results import BAD, CANCELLED, ERROR, GOOD, SKIPPED, CheckResult, GateResult
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
 

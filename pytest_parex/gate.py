@@ -23,19 +23,16 @@ import pytest
 
 from pytest_parex import (
     checks,
-    defaults,
     dispatch,
-    live,
     nesting,
     options,
-    outputs,
     plan,
-    report,
     runner,
 )
 from pytest_parex import config as cfg
+from pytest_parex import discovery as defaults
 from pytest_parex import workers as startup
-from pytest_parex._xdist_compat import CANCEL_COMMAND, install_command_handler
+from pytest_parex.compat import CANCEL_COMMAND, install_command_handler
 from pytest_parex.items import (
     GATE_RUN,
     GateRun,
@@ -44,7 +41,10 @@ from pytest_parex.items import (
     collect,
     order_for_inprocess,
 )
-from pytest_parex.model import CANCELLED, ERROR, CheckResult, GateResult, durations
+from pytest_parex.output import artifacts as outputs
+from pytest_parex.output import live
+from pytest_parex.output import summary as report
+from pytest_parex.results import CANCELLED, ERROR, CheckResult, GateResult, durations
 
 DURATIONS_KEY = "parex/durations"
 SHARD_KEY = "parex/test-durations"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_parex.model import CheckResult, GateResult
+    from pytest_parex.results import CheckResult, GateResult
 
 
 @pytest.hookspec

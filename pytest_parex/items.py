@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from pytest_parex import checks, report
+from pytest_parex import checks
 from pytest_parex.config import Check, ParexConfig, drop_missing_needs
 from pytest_parex.dispatch import Dispatcher
-from pytest_parex.model import CANCELLED, SKIPPED, CheckResult
+from pytest_parex.output import summary as report
+from pytest_parex.results import CANCELLED, SKIPPED, CheckResult
 
 PARK_NAME = "~park"
 """The no-op item that keeps an xdist worker waiting between two checks (see scheduler.py)."""

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pytest_parex import graph
 from pytest_parex.config import ParexConfig
 from pytest_parex.dispatch import simulate
-from pytest_parex.report import sanitize, seconds
+from pytest_parex.output.summary import sanitize, seconds
 
 
 def render(

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parex._xdist_compat import CANCEL_COMMAND
+from pytest_parex.compat import CANCEL_COMMAND
 from pytest_parex.dispatch import Action, Cancel, Run, Skip
 from pytest_parex.items import PARK_NAME, GateRun
 

@@ -39,7 +39,7 @@ import pytest
 
 from pytest_parex import dispatch
 from pytest_parex.config import ParexConfig
-from pytest_parex.model import durations
+from pytest_parex.results import durations
 
 ADDOPTS = "PYTEST_ADDOPTS"
 SAVED_ENV = "PYTEST_PAREX_WORKER_SAVED_ENV"

@@ -1,4 +1,4 @@
-"""Tests for pytest_parex.benchcmp: comparing pytest-benchmark JSON runs."""
+"""Tests for pytest_parex.kinds.benchcmp: comparing pytest-benchmark JSON runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_parex.benchcmp import (
+from pytest_parex.kinds.benchcmp import (
     Threshold,
     compare,
     load_benchmarks,

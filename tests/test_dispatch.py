@@ -23,7 +23,7 @@ from pytest_parex.dispatch import (
     verdict,
     workers_needed,
 )
-from pytest_parex.model import (
+from pytest_parex.results import (
     BAD,
     CANCELLED,
     ERROR,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_parex import github
-from pytest_parex.model import CheckResult, GateResult
+from pytest_parex.output import github
+from pytest_parex.results import CheckResult, GateResult
 
 ROOT = Path("/repo")
 

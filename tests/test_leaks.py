@@ -1,4 +1,4 @@
-"""Tests for pytest_parex.leaks: the child-side memory leak detector."""
+"""Tests for pytest_parex.child.leaks: the child-side memory leak detector."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parex.leaks import format_size, parse_size
+from pytest_parex.child.leaks import format_size, parse_size
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,7 @@ def child(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        "-p", "pytest_parex.leaks", "-p", "no:cacheprovider", *args
+        "-p", "pytest_parex.child.leaks", "-p", "no:cacheprovider", *args
     )
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_parex import live
-from pytest_parex.model import CheckResult
+from pytest_parex.output import live
+from pytest_parex.results import CheckResult
 
 ROOT = Path("/r")
 CHECKS = [

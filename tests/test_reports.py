@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import Project, wait_gone
 
-from pytest_parex import jsonreport
+from pytest_parex.output import jsonreport
 
 NO_XDIST = ("-p", "no:xdist")
 jsonschema = pytest.importorskip("jsonschema")

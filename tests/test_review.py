@@ -1,4 +1,4 @@
-"""Tests for pytest_parex.review: parsing review-tool output into issues."""
+"""Tests for pytest_parex.kinds.review: parsing review-tool output into issues."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_parex.review import (
+from pytest_parex.kinds.review import (
     Issue,
     detect_tool,
     machine_readable_argv,

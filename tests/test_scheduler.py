@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from pytest_parex._xdist_compat import CANCEL_COMMAND
 from pytest_parex.checks import RunContext
+from pytest_parex.compat import CANCEL_COMMAND
 from pytest_parex.config import DEFAULT_AGENTS, Check, ParexConfig
 from pytest_parex.dispatch import Dispatcher, Skip
 from pytest_parex.gate import WorkerPlugin
 from pytest_parex.items import PARK_NAME, GateRun
-from pytest_parex.model import CANCELLED, FAILED, PASSED, SKIPPED, CheckResult
+from pytest_parex.results import CANCELLED, FAILED, PASSED, SKIPPED, CheckResult
 from pytest_parex.scheduler import ParexScheduling
 
 AGENTS = tuple(sorted(DEFAULT_AGENTS))

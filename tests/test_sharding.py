@@ -1,4 +1,4 @@
-"""Tests for pytest_parex.sharding: balanced, deterministic shards."""
+"""Tests for pytest_parex.child.sharding: balanced, deterministic shards."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_parex.sharding import group_by_file, split
+from pytest_parex.child.sharding import group_by_file, split
 
 
 def _load(shard: list[str], durations: dict[str, float]) -> float:

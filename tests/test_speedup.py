@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pytest_parex import report
-from pytest_parex.model import CheckResult, GateResult
+from pytest_parex.output import summary as report
+from pytest_parex.results import CheckResult, GateResult
 
 
 def _gate(

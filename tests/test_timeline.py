@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from pytest_parex import timeline
-from pytest_parex.model import CheckResult, GateResult
+from pytest_parex.output import timeline
+from pytest_parex.results import CheckResult, GateResult
 
 T0 = 1_000.0
 SVG = "{http://www.w3.org/2000/svg}"

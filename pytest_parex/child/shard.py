@@ -1,9 +1,9 @@
 """A plugin for the child pytest of one shard of a ``tests`` check
-(``-p pytest_parex.shard --parex-shard 2/3 --parex-shard-durations FILE``).
+(``-p pytest_parex.child.shard --parex-shard 2/3 --parex-shard-durations FILE``).
 
 Every shard collects the whole suite and keeps its share of the test *files* (of the tests
 themselves when there are fewer files than shards), split by
-:func:`pytest_parex.sharding.split` on the durations the gate remembered. Every shard reads
+:func:`pytest_parex.child.sharding.split` on the durations the gate remembered. Every shard reads
 the same durations file, so the shares are disjoint and together cover every selected test.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_parex.model import durations
-from pytest_parex.sharding import split
+from pytest_parex.child.sharding import split
+from pytest_parex.results import durations
 
 
 def _shard(text: str) -> tuple[int, int]:

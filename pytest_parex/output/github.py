@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_parex.model import BAD, CheckResult, GateResult
-from pytest_parex.report import detail_of, rel, sanitize, seconds, totals_line
+from pytest_parex.output.summary import detail_of, rel, sanitize, seconds, totals_line
+from pytest_parex.results import BAD, CheckResult, GateResult
 
 MAX_ISSUE_ANNOTATIONS = 50
 """Per check; GitHub shows only the first few per step anyway."""

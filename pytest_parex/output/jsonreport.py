@@ -18,9 +18,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pytest_parex import timeline
-from pytest_parex.model import STATUSES, CheckResult, GateResult
-from pytest_parex.report import rel
+from pytest_parex.output import timeline
+from pytest_parex.output.summary import rel
+from pytest_parex.results import STATUSES, CheckResult, GateResult
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "report.schema.json"
@@ -28,7 +28,7 @@ SCHEMA_FILE = "report.schema.json"
 
 def schema() -> dict[str, Any]:
     """The JSON Schema the documents follow (shipped in the package)."""
-    text = resources.files("pytest_parex").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    text = resources.files("pytest_parex.output").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

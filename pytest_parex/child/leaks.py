@@ -1,4 +1,4 @@
-"""Memory leak detection for a child pytest: ``pytest -p pytest_parex.leaks --parex-leaks``.
+"""Memory leak detection for a child pytest: ``pytest -p pytest_parex.child.leaks --parex-leaks``.
 
 Each test function is called once as usual (the warm-up: it fills caches,
 imports modules, interns strings), then N more times while ``tracemalloc``

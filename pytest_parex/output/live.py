@@ -35,8 +35,15 @@ import pytest
 from rich.text import Text
 
 from pytest_parex.items import GATE_RUN, ParexItem
-from pytest_parex.model import STATUSES, CheckResult, GateResult
-from pytest_parex.report import STATUS_STYLE, detail_of, rel, sanitize, seconds, string_console
+from pytest_parex.output.summary import (
+    STATUS_STYLE,
+    detail_of,
+    rel,
+    sanitize,
+    seconds,
+    string_console,
+)
+from pytest_parex.results import STATUSES, CheckResult, GateResult
 
 WAITING, RUNNING = "waiting", "running"
 INTERVAL = 0.25

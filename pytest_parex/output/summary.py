@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pytest_parex.model import CheckResult, GateResult
+from pytest_parex.results import CheckResult, GateResult
 
 # C0 controls except tab and newline, DEL, and C1 controls (0x9b is a one-byte CSI).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

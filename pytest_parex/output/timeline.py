@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from pytest_parex.model import CheckResult, GateResult
-from pytest_parex.report import sanitize, seconds
+from pytest_parex.output.summary import sanitize, seconds
+from pytest_parex.results import CheckResult, GateResult
 
 NAME_WIDTH = 20
 """Longest check name shown whole in the text timeline; longer names are cut with '~'."""

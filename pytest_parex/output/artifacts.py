@@ -25,10 +25,11 @@ from typing import Any
 
 import pytest
 
-from pytest_parex import __version__, github, jsonreport, timeline
+from pytest_parex import __version__
 from pytest_parex.items import GATE_RUN
-from pytest_parex.model import GateResult
-from pytest_parex.report import failure_text, rel, sanitize
+from pytest_parex.output import github, jsonreport, timeline
+from pytest_parex.output.summary import failure_text, rel, sanitize
+from pytest_parex.results import GateResult
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A plugin for the *child* pytest of a ``tests`` check (``-p pytest_parex.child``).
+"""A plugin for the *child* pytest of a ``tests`` check (``-p pytest_parex.child.report``).
 
 It writes the child's own counts and per-test durations to the JSON file named by
 ``PYTEST_PAREX_REPORT``, so the gate reads figures from results, not from scraped text.
