@@ -1,6 +1,7 @@
-"""The one place that touches pytest-xdist internals (pinned: pytest-xdist >=3.6,<4).
+"""The one place that reaches into pytest and pytest-xdist internals; each reach says why and
+which versions it was checked against (pytest 8.0-9.2, pytest-xdist 3.6-3.8: pinned >=3.6,<4).
 
-The cancel signal must reach a worker while it is busy running a check. xdist has no public
+xdist -- the cancel signal must reach a worker while it is busy running a check. xdist has no public
 hook for custom controller->worker commands, but ``WorkerController.sendcommand`` (public on
 the controller) delivers any ``(name, kwargs)`` to the worker's ``WorkerInteractor.
 handle_command``, which runs in execnet's receiver thread -- not blocked by the running test --
@@ -9,6 +10,7 @@ and ignores names it does not know. Wrapping that method is the smallest possibl
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -40,3 +42,16 @@ def install_command_handler(config: pytest.Config, handler: CommandHandler) -> b
             plugin.handle_command = handle_command
             return True
     return False
+
+
+def uncaptured(config: pytest.Config) -> contextlib.AbstractContextManager[None]:
+    """Output capturing off for a while (the live display writes while a check runs in this
+    process). pytest has no public API for it: ``CaptureManager.global_and_fixture_disabled``
+    (pytest 8.x-9.x) is what ``capsys.disabled()`` uses; without a capture manager (``-s``,
+    ``-p no:capture``) there is nothing to turn off."""
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    disabled = getattr(capman, "global_and_fixture_disabled", None)
+    if disabled is None:
+        return contextlib.nullcontext()
+    manager: contextlib.AbstractContextManager[None] = disabled()
+    return manager

@@ -1,5 +1,5 @@
 """Which check runs where and when: a pure state machine shared by the xdist scheduler, the
-in-process (sequential) run and the ``--parex-plan`` simulation.
+in-process (sequential) run and the ``--parex-plan`` simulation (:mod:`pytest_parex.plan`).
 
 It knows nothing of xdist or pytest. The caller tells it about workers and finished checks and
 asks for :class:`Run`, :class:`Skip` and :class:`Cancel` actions.
@@ -8,12 +8,12 @@ asks for :class:`Run`, :class:`Skip` and :class:`Cancel` actions.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pytest_parex import graph
 from pytest_parex.config import Check, ParexConfig
-from pytest_parex.results import BAD, CANCELLED, ERROR, GOOD, SKIPPED, CheckResult, GateResult
+from pytest_parex.results import BAD, GOOD, Status
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
 
@@ -31,7 +31,7 @@ class Skip:
     """``name`` will never run: report it with ``status`` (skipped / cancelled) and ``reason``."""
 
     name: str
-    status: str
+    status: Status
     reason: str
 
 
@@ -80,7 +80,7 @@ class Dispatcher:
             self.conflicts[conflict.a].add(conflict.b)
             self.conflicts[conflict.b].add(conflict.a)
         self.state: dict[str, str] = dict.fromkeys(self.checks, PENDING)
-        self.status: dict[str, str] = {}
+        self.status: dict[str, Status] = {}
         # Indexes kept in step with ``state`` by _set_state, so that each scheduling step costs
         # about the number of ready checks, not the square of all checks (1000-check configs).
         self._pending: dict[str, dict[str, None]] = {a: {} for a in self.instances}
@@ -200,9 +200,9 @@ class Dispatcher:
         for dep in self.checks[name].needs:
             status = self.status.get(dep)
             if status is not None and status not in GOOD:
-                return Skip(name, SKIPPED, f"needs {dep}, which {_past(status)}")
+                return Skip(name, Status.SKIPPED, f"needs {dep}, which {Status(status).past}")
         if self.decided:
-            return Skip(name, CANCELLED, self.decided)
+            return Skip(name, Status.CANCELLED, self.decided)
         return None
 
     def _startable(self, name: str) -> bool:
@@ -295,7 +295,7 @@ class Dispatcher:
         """Mark ``name`` running outside of any worker (the in-process run)."""
         self._set_state(name, RUNNING)
 
-    def finish(self, name: str, status: str) -> list[Action]:
+    def finish(self, name: str, status: Status) -> list[Action]:
         """Record that ``name`` ended with ``status``; returns cancellations it causes."""
         for worker in self.workers.values():
             if worker.running == name:
@@ -317,7 +317,7 @@ class Dispatcher:
         name = self.remove_worker(wid)
         if name is None:
             return None, []
-        return name, self.finish(name, ERROR)
+        return name, self.finish(name, Status.ERROR)
 
     def interrupt(self, reason: str) -> list[Action]:
         """Stop everything (Ctrl-C): cancel what runs; pending checks become cancelled."""
@@ -329,7 +329,7 @@ class Dispatcher:
             if w.running is not None
         ]
 
-    def _done(self, name: str, status: str) -> None:
+    def _done(self, name: str, status: Status) -> None:
         self._set_state(name, DONE)
         self.status[name] = status
         for dependent in self._dependents.get(name, ()):
@@ -353,122 +353,4 @@ class Dispatcher:
             elif possible < gate:
                 self.decided = f"cancelled: gate {gate} can no longer be reached"
         elif self.config.on_failure == "fail-fast" and status in BAD and self.checks[last].blocking:
-            self.decided = f"cancelled: fail-fast after {last} {_past(status)}"
-
-
-def _past(status: str) -> str:
-    return {
-        "timeout": "timed out",
-        "error": "had an error",
-        SKIPPED: "was skipped",
-        CANCELLED: "was cancelled",
-    }.get(status, status)
-
-
-def verdict(
-    config: ParexConfig, results: Sequence[CheckResult], *, interrupted: bool = False
-) -> tuple[bool, str]:
-    """The gate's verdict and its one-line headline, from the final check results."""
-    good = [r for r in results if r.ok]
-    flaky = [r for r in results if r.status == "flaky"]
-    if interrupted:
-        return False, "interrupted"
-    gate = config.gate
-    if gate == "any":
-        if good:
-            return True, f"passed: {good[0].name} passed (gate any)"
-        return False, "failed: no check passed (gate any)"
-    if isinstance(gate, int):
-        if len(good) >= gate:
-            return True, f"passed: {len(good)} of {len(results)} checks passed (gate {gate})"
-        return False, f"failed: {len(good)} of {len(results)} checks passed, {gate} needed"
-    blocking_bad = [r for r in results if r.blocking and not r.ok]
-    if blocking_bad:
-        shown = [r for r in blocking_bad if r.status in BAD] or blocking_bad
-        parts = [f"{r.name} {_past(r.status)}" for r in shown[:3]]
-        more = len(shown) - 3
-        return False, "failed: " + ", ".join(parts) + (f" and {more} more" if more > 0 else "")
-    minor = [r for r in results if not r.blocking and not r.ok]
-    headline = "passed"
-    extras = []
-    if minor:
-        extras.append(f"{len(minor)} non-blocking failure{'s' if len(minor) != 1 else ''}")
-    if flaky:
-        extras.append(f"{len(flaky)} flaky")
-    if extras:
-        headline += ", with " + " and ".join(extras)
-    return True, headline
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    name: str
-    agent: str
-    worker: str
-    start: float
-    end: float
-
-
-@dataclass(frozen=True)
-class Plan:
-    runs: tuple[PlannedRun, ...]
-    makespan: float
-    workers: int
-
-    def waves(self) -> list[list[PlannedRun]]:
-        """Runs grouped by the simulated moment they start."""
-        out: dict[float, list[PlannedRun]] = {}
-        for run in self.runs:
-            out.setdefault(round(run.start, 6), []).append(run)
-        return [out[k] for k in sorted(out)]
-
-
-def simulate(config: ParexConfig, expected: Mapping[str, float], workers: int) -> Plan:
-    """Run the dispatcher on a virtual clock, every check taking its expected time."""
-    dispatcher = Dispatcher(config, expected)
-    for i in range(workers):
-        dispatcher.add_worker(f"gw{i}")
-    now = 0.0
-    ends: dict[str, float] = {}
-    runs: list[PlannedRun] = []
-    while not dispatcher.finished:
-        for action in dispatcher.assign():
-            if isinstance(action, Run):
-                end = now + expected.get(action.name, 1.0)
-                ends[action.name] = end
-                agent = dispatcher.checks[action.name].agent
-                runs.append(PlannedRun(action.name, agent, action.worker, now, end))
-        if not ends:
-            break
-        name = min(ends, key=lambda n: (ends[n], n))
-        now = ends.pop(name)
-        dispatcher.finish(name, "passed")
-    return Plan(tuple(runs), now, workers)
-
-
-def gate_result(
-    config: ParexConfig,
-    results: Sequence[CheckResult],
-    *,
-    wall: float,
-    interrupted: bool = False,
-    workers: int = 0,
-    parallel: bool = True,
-) -> GateResult:
-    """Everything the summary says about a finished run."""
-    ok, headline = verdict(config, results, interrupted=interrupted)
-    durations = {r.name: r.duration for r in results if r.start is not None}
-    ran = [c for c in config.checks if c.name in durations]
-    return GateResult(
-        results=tuple(results),
-        wall=wall,
-        verdict=ok,
-        headline=headline,
-        gate=config.gate,
-        on_failure=config.on_failure,
-        critical_path=graph.critical_path(ran, durations),
-        serialised=tuple(graph.describe(graph.conflicts(config.checks))),
-        interrupted=interrupted,
-        workers=workers,
-        parallel=parallel,
-    )
+            self.decided = f"cancelled: fail-fast after {last} {Status(status).past}"

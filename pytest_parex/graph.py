@@ -1,12 +1,19 @@
-"""The check graph (pure): dependencies, write conflicts and critical-path ranks."""
+"""The check graph (pure): dependencies, cycles, write conflicts and the critical path.
+
+Every algorithm here is iterative and near-linear in checks + needs: generated configs have
+thousands of checks and needs chains as long, which recursion (Python's stack) cannot take.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pytest_parex.config import Check
+if TYPE_CHECKING:
+    from pytest_parex.config import Check
 
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -87,11 +94,11 @@ def conflicts(checks: Sequence[Check]) -> list[Conflict]:
             pairs.update((min(i, j), max(i, j)) for j in partners if j != i)
     if not pairs:
         return []
-    ordered = _ordered_pairs(checks)
+    order = _Reachability(checks)
     out: list[Conflict] = []
     for i, j in sorted(pairs):
         a, b = checks[i], checks[j]
-        if (a.name, b.name) in ordered or (b.name, a.name) in ordered:
+        if order.ordered(a.name, b.name):
             continue
         why = _conflict_reason(a, b)
         if why:
@@ -113,21 +120,29 @@ def _conflict_reason(a: Check, b: Check) -> str:
     return ""
 
 
-def _ordered_pairs(checks: Sequence[Check]) -> set[tuple[str, str]]:
-    """(a, b) for every b that transitively needs a."""
-    needs = {c.name: c.needs for c in checks}
-    out: set[tuple[str, str]] = set()
-    for c in checks:
-        seen: set[str] = set()
-        stack = list(c.needs)
-        while stack:
-            dep = stack.pop()
-            if dep in seen:
-                continue
-            seen.add(dep)
-            out.add((dep, c.name))
-            stack.extend(needs.get(dep, ()))
-    return out
+class _Reachability:
+    """Whether one check transitively needs another; the ancestors of a check are walked once,
+    when a pair involving it is first asked about."""
+
+    def __init__(self, checks: Sequence[Check]) -> None:
+        self._needs = {c.name: c.needs for c in checks}
+        self._ancestors: dict[str, set[str]] = {}
+
+    def ancestors(self, name: str) -> set[str]:
+        found = self._ancestors.get(name)
+        if found is None:
+            found = set()
+            stack = list(self._needs.get(name, ()))
+            while stack:
+                dep = stack.pop()
+                if dep not in found:
+                    found.add(dep)
+                    stack.extend(self._needs.get(dep, ()))
+            self._ancestors[name] = found
+        return found
+
+    def ordered(self, a: str, b: str) -> bool:
+        return a in self.ancestors(b) or b in self.ancestors(a)
 
 
 def dependents(checks: Sequence[Check]) -> dict[str, list[str]]:
@@ -140,6 +155,64 @@ def dependents(checks: Sequence[Check]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
+def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """One cycle of ``edges`` (name -> names it needs) as ``[a, b, c, a]``, or None.
+
+    Depth-first from each name in sorted order, edges in their given order: the same graph
+    always names the same cycle.
+    """
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(edges, white)
+    for start in sorted(edges):
+        if color[start] != white:
+            continue
+        path = [start]
+        color[start] = grey
+        pending = [iter(edges.get(start, ()))]
+        while pending:
+            for nxt in pending[-1]:
+                state = color.get(nxt, black)
+                if state == grey:
+                    return [*path[path.index(nxt) :], nxt]
+                if state == white:
+                    color[nxt] = grey
+                    path.append(nxt)
+                    pending.append(iter(edges.get(nxt, ())))
+                    break
+            else:
+                color[path.pop()] = black
+                pending.pop()
+    return None
+
+
+def _chain_ranks(
+    order: Sequence[str], needs: Mapping[str, Iterable[str]], weight: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """For every name: its weight plus the heaviest chain of the names that need it, and the
+    names that need it directly. Kahn's order from the last dependents back: linear, no
+    recursion. Names in a cycle (never in a validated config) count their own weight only."""
+    known = set(order)
+    after: dict[str, list[str]] = {name: [] for name in order}
+    for name in order:
+        for dep in dict.fromkeys(needs.get(name, ())):
+            if dep in known and dep != name:
+                after[dep].append(name)
+    waiting = {name: len(after[name]) for name in order}
+    rank: dict[str, float] = {}
+    ready = deque(name for name in order if waiting[name] == 0)
+    while ready:
+        name = ready.popleft()
+        rank[name] = weight[name] + max((rank[d] for d in after[name]), default=0.0)
+        for dep in dict.fromkeys(needs.get(name, ())):
+            if dep in known and dep != name:
+                waiting[dep] -= 1
+                if waiting[dep] == 0:
+                    ready.append(dep)
+    for name in order:
+        rank.setdefault(name, weight[name])
+    return rank, after
+
+
 def ranks(
     checks: Sequence[Check], expected: Mapping[str, float], default: float = 1.0
 ) -> dict[str, float]:
@@ -147,27 +220,39 @@ def ranks(
 
     Among ready checks, the one with the highest rank is started first.
     """
-    after = dependents(checks)
-    memo: dict[str, float] = {}
-    # Depth-first without recursion: a chain of 1000 needs would exceed Python's stack.
-    for c in checks:
-        stack = [c.name]
-        while stack:
-            name = stack[-1]
-            if name in memo:
-                stack.pop()
-                continue
-            todo = [d for d in after[name] if d not in memo]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            memo[name] = expected.get(name, default) + max(
-                (memo[d] for d in after[name]), default=0.0
-            )
-    return {c.name: memo[c.name] for c in checks}
+    names = [c.name for c in checks]
+    rank, _ = _chain_ranks(
+        names, {c.name: c.needs for c in checks}, {n: expected.get(n, default) for n in names}
+    )
+    return rank
+
+
+def critical_chain(
+    order: Sequence[str], needs: Mapping[str, Sequence[str]], weight: Mapping[str, float]
+) -> tuple[tuple[str, ...], float]:
+    """The heaviest chain through ``needs`` among ``order``, first check first, and its weight.
+    Ties go to the name listed first."""
+    if not order:
+        return (), 0.0
+    rank, after = _chain_ranks(order, needs, weight)
+    position = {name: i for i, name in enumerate(order)}
+
+    def best(names: Iterable[str]) -> str:
+        return max(names, key=lambda n: (rank[n], -position[n]))
+
+    chain = [best(order)]
+    seen = {chain[0]}
+    while True:
+        nxt = [n for n in after[chain[-1]] if n not in seen]
+        if not nxt:
+            break
+        chain.append(best(nxt))
+        seen.add(chain[-1])
+    return tuple(chain), rank[chain[0]]
 
 
 def critical_path(checks: Sequence[Check], durations: Mapping[str, float]) -> float:
     """The longest chain of ``durations`` through ``needs`` (0 for no checks)."""
-    return max(ranks(checks, durations, default=0.0).values(), default=0.0)
+    if not checks:
+        return 0.0
+    return max(ranks(checks, durations, default=0.0).values())

@@ -1,71 +1,21 @@
-"""Collection: one pytest item per check, under one collector for the config file."""
+"""Collection: one pytest item per check, under one collector for the config file; and the
+park item xdist workers idle in between two checks (see :mod:`pytest_parex.scheduler`)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_parex import checks
-from pytest_parex.config import Check, ParexConfig, drop_missing_needs
-from pytest_parex.dispatch import Dispatcher
-from pytest_parex.output import summary as report
-from pytest_parex.results import CANCELLED, SKIPPED, CheckResult
+from pytest_parex.config import Check
+from pytest_parex.output.summary import failure_text
+from pytest_parex.results import CheckResult, Status
+from pytest_parex.state import GATE_RUN
 
 PARK_NAME = "~park"
 """The no-op item that keeps an xdist worker waiting between two checks (see scheduler.py)."""
-
-
-@dataclass
-class GateRun:
-    """Everything one gate run shares between hooks; lives in ``config.stash``."""
-
-    config: ParexConfig
-    config_path: Path
-    context: checks.RunContext
-    dispatcher: Dispatcher
-    mode: str
-    """"xdist" (controller), "worker", "inprocess" or "plan"."""
-    why: str = ""
-    """Why checks run one after another in this process (for the header)."""
-    expected: dict[str, float] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
-    results: dict[str, CheckResult] = field(default_factory=dict)
-    cancels: dict[str, str] = field(default_factory=dict)
-    """Check name -> reason, set by the controller's cancel command (worker side)."""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    interrupted: bool = False
-    workers: int = 0
-
-    def set_expected(self, expected: dict[str, float], sources: dict[str, str]) -> None:
-        self.expected, self.sources = expected, sources
-        self.dispatcher = Dispatcher(self.dispatcher.config, expected)
-
-    def restrict(self, names: Sequence[str]) -> None:
-        """Schedule only ``names`` (what survived -k, --lf, --deselect): needs on the others
-        are dropped, so a deselected check does not block its dependents."""
-        # Every worker collects the same checks, so only the first call changes anything.
-        if list(names) != [c.name for c in self.dispatcher.config.checks]:
-            selected = drop_missing_needs(self.config, names)
-            self.dispatcher = Dispatcher(selected, self.expected)
-
-    def cancel(self, name: str, reason: str) -> None:
-        with self.lock:
-            self.cancels.setdefault(name, reason)
-
-    def cancel_reason(self, name: str) -> str | None:
-        with self.lock:
-            return self.cancels.get(name) or self.cancels.get("*")
-
-
-GATE_RUN = pytest.StashKey[GateRun]()
 
 
 class CheckFailed(Exception):
@@ -74,6 +24,17 @@ class CheckFailed(Exception):
     def __init__(self, result: CheckResult) -> None:
         super().__init__(result.name)
         self.result = result
+
+
+def properties(result: CheckResult) -> list[tuple[str, str]]:
+    """What a check's test report carries in ``user_properties`` (and so in JUnit XML)."""
+    return [
+        ("parex_agent", result.agent),
+        ("parex_status", result.status.value),
+        ("parex_duration", f"{result.duration:.3f}"),
+        ("parex_attempts", str(result.attempts)),
+        ("parex_detail", result.detail),
+    ]
 
 
 class ParexFile(pytest.File):
@@ -86,7 +47,8 @@ class ParexFile(pytest.File):
 
 
 class ParexItem(pytest.Item):
-    """One check."""
+    """One check. How it runs (on a worker, or in this process with the dispatcher's say)
+    is the mode's: ``GateRun.run_check``."""
 
     def __init__(self, *, check: Check, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -95,54 +57,11 @@ class ParexItem(pytest.Item):
         self.result: CheckResult | None = None
 
     def runtest(self) -> None:
-        run = self.config.stash[GATE_RUN]
-        name = self.check.name
-        result: CheckResult | None = None
-        if run.mode == "inprocess":
-            skip = run.dispatcher.blocked(name)
-            if skip is not None:
-                run.dispatcher.finish(name, skip.status)
-                result = CheckResult(
-                    name,
-                    self.check.agent,
-                    skip.status,
-                    kind=self.check.kind,
-                    reason=skip.reason,
-                    blocking=self.check.blocking,
-                )
-            else:
-                run.dispatcher.start(name)
-                self.config.hook.pytest_parex_check_started(
-                    config=self.config, name=name, agent=self.check.agent, worker="main"
-                )
-        if result is None:
-            early = run.cancel_reason(name)
-            if early:
-                result = CheckResult(
-                    name,
-                    self.check.agent,
-                    CANCELLED,
-                    kind=self.check.kind,
-                    reason=early,
-                    blocking=self.check.blocking,
-                )
-            else:
-                context = replace(run.context, cancelled=lambda: run.cancel_reason(name))
-                result = checks.execute(self.check, context)
-            if run.mode == "inprocess":
-                run.dispatcher.finish(name, result.status)
+        result = self.config.stash[GATE_RUN].run_check(self.check)
         self.result = result
-        self.user_properties.extend(
-            [
-                ("parex_agent", result.agent),
-                ("parex_status", result.status),
-                ("parex_duration", f"{result.duration:.3f}"),
-                ("parex_attempts", str(result.attempts)),
-                ("parex_detail", result.detail),
-            ]
-        )
-        if result.status in (SKIPPED, CANCELLED):
-            pytest.skip(result.reason or result.status)
+        self.user_properties.extend(properties(result))
+        if result.status in (Status.SKIPPED, Status.CANCELLED):
+            pytest.skip(result.reason or result.status.value)
         if not result.ok:
             raise CheckFailed(result)
 
@@ -152,7 +71,7 @@ class ParexItem(pytest.Item):
         style: Any = None,
     ) -> str | Any:
         if isinstance(excinfo.value, CheckFailed):
-            return report.failure_text(excinfo.value.result, self.config.rootpath)
+            return failure_text(excinfo.value.result, self.config.rootpath)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -188,7 +107,7 @@ def collect(session: pytest.Session, path: Path, *, park: bool) -> list[pytest.I
     return items
 
 
-def order_for_inprocess(items: Sequence[pytest.Item], names: Sequence[str]) -> list[pytest.Item]:
+def order_by(items: Sequence[pytest.Item], names: Sequence[str]) -> list[pytest.Item]:
     """``items`` in the order of ``names`` (the plan); others keep their place at the end."""
     position = {n: i for i, n in enumerate(names)}
     return sorted(items, key=lambda it: position.get(it.name, len(position)))

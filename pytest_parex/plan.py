@@ -1,13 +1,86 @@
-"""``--parex-plan``: what the scheduler would do, without running anything (pure text)."""
+"""What the scheduler would do, without running anything (pure): the same
+:class:`~pytest_parex.dispatch.Dispatcher` driven on a virtual clock, every check taking its
+expected time. ``--parex-plan`` prints it; the in-process run takes its order; the worker
+count is chosen with it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from pytest_parex import graph
 from pytest_parex.config import ParexConfig
-from pytest_parex.dispatch import simulate
-from pytest_parex.output.summary import sanitize, seconds
+from pytest_parex.dispatch import Dispatcher, Run
+from pytest_parex.output.text import sanitize, seconds
+from pytest_parex.results import Status
+
+NO_DATA = "no data"
+DEFAULT_DURATION = 1.0
+"""What a check is expected to take when nothing is known: all weigh the same."""
+
+
+def expected_durations(
+    config: ParexConfig, remembered: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Each check's expected duration -- remembered from earlier runs > its ``expected`` key >
+    :data:`DEFAULT_DURATION` -- and where that figure came from."""
+    out: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    for check in config.checks:
+        if check.name in remembered:
+            out[check.name], sources[check.name] = remembered[check.name], "last runs"
+        elif check.expected is not None:
+            out[check.name], sources[check.name] = check.expected, "expected key"
+        else:
+            out[check.name], sources[check.name] = DEFAULT_DURATION, NO_DATA
+    return out, sources
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    name: str
+    agent: str
+    worker: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: tuple[PlannedRun, ...]
+    makespan: float
+    workers: int
+
+    def waves(self) -> list[list[PlannedRun]]:
+        """Runs grouped by the simulated moment they start."""
+        out: dict[float, list[PlannedRun]] = {}
+        for run in self.runs:
+            out.setdefault(round(run.start, 6), []).append(run)
+        return [out[k] for k in sorted(out)]
+
+
+def simulate(config: ParexConfig, expected: Mapping[str, float], workers: int) -> Plan:
+    """Run the dispatcher on a virtual clock, every check taking its expected time."""
+    dispatcher = Dispatcher(config, expected)
+    for i in range(workers):
+        dispatcher.add_worker(f"gw{i}")
+    now = 0.0
+    ends: dict[str, float] = {}
+    runs: list[PlannedRun] = []
+    while not dispatcher.finished:
+        for action in dispatcher.assign():
+            if isinstance(action, Run):
+                end = now + expected.get(action.name, DEFAULT_DURATION)
+                ends[action.name] = end
+                agent = dispatcher.checks[action.name].agent
+                runs.append(PlannedRun(action.name, agent, action.worker, now, end))
+        if not ends:
+            break
+        name = min(ends, key=lambda n: (ends[n], n))
+        now = ends.pop(name)
+        dispatcher.finish(name, Status.PASSED)
+    return Plan(tuple(runs), now, workers)
 
 
 def render(
@@ -41,12 +114,13 @@ def render(
         out.append(
             f"  {sanitize(agent)} x{instances[agent]}: {', '.join(names)}  (workers: {workers_of})"
         )
+    by_name = {c.name: c for c in checks}
     out.append("order (longest remaining critical path first):")
     for i, run in enumerate(sorted(plan.runs, key=lambda r: (r.start, -rank[r.name])), 1):
-        check = config.check(run.name)
+        check = by_name[run.name]
         needs = f", needs {', '.join(check.needs)}" if check.needs else ""
         flags = ", exclusive" if check.exclusive else ""
-        guess = seconds(expected.get(run.name, 1.0))
+        guess = seconds(expected.get(run.name, DEFAULT_DURATION))
         out.append(
             f"  {i}. {run.name} [{sanitize(run.agent)}] expected {guess}"
             f" ({sources.get(run.name, 'default')}), path {seconds(rank[run.name])}{needs}{flags}"
@@ -59,7 +133,7 @@ def render(
     if conflicts:
         out.append("serialised:")
         out.extend(f"  {sanitize(line)}" for line in graph.describe(conflicts))
-    total = sum(expected.get(c.name, 1.0) for c in checks)
+    total = sum(expected.get(c.name, DEFAULT_DURATION) for c in checks)
     critical = graph.critical_path(checks, expected)
     out.append(
         f"predicted: wall {seconds(plan.makespan)}, sequential {seconds(total)}, "

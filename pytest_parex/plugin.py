@@ -31,7 +31,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return gate.show_config(config)
 
 
-@pytest.hookimpl(tryfirst=True)
+# Not tryfirst: the gate reads pytest's cache (remembered durations decide how many workers to
+# start), which the cacheprovider sets up in its own tryfirst pytest_configure. xdist reads
+# the worker options the gate sets in its trylast one.
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "parex: a check of the pytest-parex gate")
     if config.getoption("parex"):

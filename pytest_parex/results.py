@@ -1,20 +1,57 @@
-"""The result of a check and of the whole gate: plain frozen data, sent as builtins between
-processes (xdist worker -> controller) and read by the reports."""
+"""What became of a check and of the whole gate (pure): statuses, results, the verdict.
+
+Results are frozen data, sent as builtins between processes (xdist worker -> controller, see
+:meth:`CheckResult.to_dict`) and read by every report. This is the one module that knows the
+status words; everything else compares against :class:`Status`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# Statuses a check can end in.
-PASSED = "passed"
-FLAKY = "flaky"  # passed on a retry
-FAILED = "failed"
-TIMEOUT = "timeout"
-ERROR = "error"  # could not run, or its agent crashed
-SKIPPED = "skipped"  # a dependency did not pass
-CANCELLED = "cancelled"  # stopped (or never started) because the gate was already decided
+from pytest_parex import graph
+
+if TYPE_CHECKING:
+    from pytest_parex.config import Check, ParexConfig
+
+
+class Status(str, enum.Enum):
+    """How a check ended. A ``str`` so that reports, JSON and xdist see the plain word."""
+
+    PASSED = "passed"
+    FLAKY = "flaky"
+    """Passed on a retry."""
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    """Could not run, or its agent crashed."""
+    SKIPPED = "skipped"
+    """A dependency did not pass."""
+    CANCELLED = "cancelled"
+    """Stopped (or never started) because the gate was already decided, or interrupted."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def past(self) -> str:
+        """The status as a verb phrase: "timed out", "had an error", "was skipped"."""
+        return _PAST.get(self, self.value)
+
+
+_PAST = {
+    Status.TIMEOUT: "timed out",
+    Status.ERROR: "had an error",
+    Status.SKIPPED: "was skipped",
+    Status.CANCELLED: "was cancelled",
+}
+
+GOOD = frozenset({Status.PASSED, Status.FLAKY})
+BAD = frozenset({Status.FAILED, Status.TIMEOUT, Status.ERROR})
+STATUSES = tuple(Status)
 
 
 def durations(raw: object) -> dict[str, float]:
@@ -29,18 +66,13 @@ def durations(raw: object) -> dict[str, float]:
     }
 
 
-GOOD = frozenset({PASSED, FLAKY})
-BAD = frozenset({FAILED, TIMEOUT, ERROR})
-STATUSES = (PASSED, FLAKY, FAILED, TIMEOUT, ERROR, SKIPPED, CANCELLED)
-
-
 @dataclass(frozen=True)
 class CheckResult:
     """What became of one check."""
 
     name: str
     agent: str
-    status: str
+    status: Status
     duration: float = 0.0
     """Seconds the check's process(es) ran, all attempts together."""
     start: float | None = None
@@ -65,6 +97,10 @@ class CheckResult:
     tail: str = ""
     """The last lines of the check's output (for the failure report)."""
 
+    def __post_init__(self) -> None:
+        # Results built from builtins (another process, a report) carry the plain word.
+        object.__setattr__(self, "status", Status(self.status))
+
     @property
     def ok(self) -> bool:
         return self.status in GOOD
@@ -73,8 +109,14 @@ class CheckResult:
     def bad(self) -> bool:
         return self.status in BAD
 
+    @property
+    def ran(self) -> bool:
+        return self.start is not None
+
     def to_dict(self) -> dict[str, Any]:
+        """Builtins only: what crosses from an xdist worker to the controller."""
         data = asdict(self)
+        data["status"] = self.status.value
         data["figures"] = dict(self.figures)
         return data
 
@@ -82,6 +124,19 @@ class CheckResult:
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def unrun(check: Check, status: Status, reason: str, **extra: Any) -> CheckResult:
+    """The result of a check that did not run (to its end): skipped, cancelled, an error."""
+    return CheckResult(
+        check.name,
+        check.agent,
+        status,
+        kind=check.kind,
+        reason=reason,
+        blocking=check.blocking,
+        **extra,
+    )
 
 
 @dataclass(frozen=True)
@@ -121,3 +176,66 @@ class GateResult:
     def bound(self) -> float:
         """The best speedup the dependency graph allows: sum / critical path."""
         return self.sequential / self.critical_path if self.critical_path > 0 else 0.0
+
+
+def verdict(
+    config: ParexConfig, results: Sequence[CheckResult], *, interrupted: bool = False
+) -> tuple[bool, str]:
+    """The gate's verdict and its one-line headline, from the final check results."""
+    good = [r for r in results if r.ok]
+    flaky = [r for r in results if r.status is Status.FLAKY]
+    if interrupted:
+        return False, "interrupted"
+    gate = config.gate
+    if gate == "any":
+        if good:
+            return True, f"passed: {good[0].name} passed (gate any)"
+        return False, "failed: no check passed (gate any)"
+    if isinstance(gate, int):
+        if len(good) >= gate:
+            return True, f"passed: {len(good)} of {len(results)} checks passed (gate {gate})"
+        return False, f"failed: {len(good)} of {len(results)} checks passed, {gate} needed"
+    blocking_bad = [r for r in results if r.blocking and not r.ok]
+    if blocking_bad:
+        shown = [r for r in blocking_bad if r.bad] or blocking_bad
+        parts = [f"{r.name} {r.status.past}" for r in shown[:3]]
+        more = len(shown) - 3
+        return False, "failed: " + ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+    minor = [r for r in results if not r.blocking and not r.ok]
+    headline = "passed"
+    extras = []
+    if minor:
+        extras.append(f"{len(minor)} non-blocking failure{'s' if len(minor) != 1 else ''}")
+    if flaky:
+        extras.append(f"{len(flaky)} flaky")
+    if extras:
+        headline += ", with " + " and ".join(extras)
+    return True, headline
+
+
+def gate_result(
+    config: ParexConfig,
+    results: Sequence[CheckResult],
+    *,
+    wall: float,
+    interrupted: bool = False,
+    workers: int = 0,
+    parallel: bool = True,
+) -> GateResult:
+    """Everything the summary says about a finished run."""
+    ok, headline = verdict(config, results, interrupted=interrupted)
+    measured = {r.name: r.duration for r in results if r.ran}
+    ran = [c for c in config.checks if c.name in measured]
+    return GateResult(
+        results=tuple(results),
+        wall=wall,
+        verdict=ok,
+        headline=headline,
+        gate=config.gate,
+        on_failure=config.on_failure,
+        critical_path=graph.critical_path(ran, measured),
+        serialised=tuple(graph.describe(graph.conflicts(config.checks))),
+        interrupted=interrupted,
+        workers=workers,
+        parallel=parallel,
+    )

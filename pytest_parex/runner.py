@@ -8,6 +8,7 @@ check that prints gigabytes costs disk, not memory; only the tail is read back.
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import os
 import resource
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 POLL = 0.05
 """Seconds between two looks at the process, the clock and the cancel flag."""
@@ -40,12 +41,21 @@ class Terminated(KeyboardInterrupt):
     (a ``KeyboardInterrupt`` so pytest ends the session instead of failing one item)."""
 
 
+class Ending(enum.Enum):
+    """How a process ended."""
+
+    EXITED = enum.auto()
+    TIMED_OUT = enum.auto()
+    CANCELLED = enum.auto()
+    NOT_STARTED = enum.auto()
+    """The command was not found, or could not be started."""
+
+
 @dataclass(frozen=True)
 class ProcessOutcome:
     """How one attempt at running a command ended."""
 
-    status: str
-    """"exited", "timeout", "cancelled" or "not-found"."""
+    ending: Ending
     returncode: int | None
     duration: float
     cpu: float
@@ -104,12 +114,12 @@ def run_process(
                 message = f"{argv[0]} cannot be run: {exc.strerror}"
             out.write(f"parex: {message}\n".encode("utf-8", "replace"))
             now = time.time()
-            return ProcessOutcome("not-found", None, 0.0, 0.0, now, now, message)
+            return ProcessOutcome(Ending.NOT_STARTED, None, 0.0, 0.0, now, now, message)
     pgid = proc.pid  # start_new_session: the child leads its own group
     if pgid_file is not None:
         pgid_file.parent.mkdir(parents=True, exist_ok=True)
         pgid_file.write_text(str(pgid))
-    status, reason = "exited", ""
+    ending, reason = Ending.EXITED, ""
     try:
         with _sigterm_raises():
             while True:
@@ -119,12 +129,12 @@ def run_process(
                 except subprocess.TimeoutExpired:
                     pass
                 if time.perf_counter() - start > timeout:
-                    status, reason = "timeout", f"timed out after {timeout:g}s"
+                    ending, reason = Ending.TIMED_OUT, f"timed out after {timeout:g}s"
                     kill_group(pgid, proc, TERM_GRACE)
                     break
                 why = cancelled()
                 if why:
-                    status, reason = "cancelled", why
+                    ending, reason = Ending.CANCELLED, why
                     kill_group(pgid, proc, CANCEL_GRACE)
                     break
     except BaseException:
@@ -144,7 +154,7 @@ def run_process(
         usage_after.ru_stime - usage_before.ru_stime
     )
     return ProcessOutcome(
-        status, proc.returncode, duration, max(cpu, 0.0), wall_start, time.time(), reason
+        ending, proc.returncode, duration, max(cpu, 0.0), wall_start, time.time(), reason
     )
 
 
@@ -202,12 +212,21 @@ def _marked(pid: int, marker: str) -> bool:
         return False
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """State, process group and session of ``pid``."""
+class ProcStat(NamedTuple):
+    state: str
+    ppid: int
+    pgid: int
+    sid: int
+
+
+def proc_stat(pid: int) -> ProcStat | None:
+    """State, parent, process group and session of ``pid`` (Linux ``/proc``; None elsewhere
+    or when it is gone)."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
+            # The command name (2nd field) may hold spaces and parentheses: split after it.
             fields = fh.read().rsplit(")", 1)[1].split()
-        return fields[0], int(fields[2]), int(fields[3])
+        return ProcStat(fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
     except (OSError, IndexError, ValueError):
         return None
 
@@ -225,8 +244,8 @@ def kill_escaped(marker: str, known: set[int], pgid: int) -> list[int]:
 
     def reap() -> None:
         for pid in _children() - known:
-            stat = _stat(pid)
-            if stat is not None and stat[0] == "Z" and (stat[1] in owned or stat[2] in owned):
+            stat = proc_stat(pid)
+            if stat is not None and stat.state == "Z" and (stat.pgid in owned or stat.sid in owned):
                 with contextlib.suppress(ChildProcessError, OSError):
                     os.waitpid(pid, os.WNOHANG)
 
@@ -241,9 +260,9 @@ def kill_escaped(marker: str, known: set[int], pgid: int) -> list[int]:
         if not found:
             break
         for pid in found:
-            stat = _stat(pid)
+            stat = proc_stat(pid)
             if stat is not None:
-                owned.update(stat[1:])
+                owned.update((stat.pgid, stat.sid))
             with contextlib.suppress(OSError):
                 if os.getpgid(pid) == pid:
                     os.killpg(pid, signal.SIGKILL)

@@ -20,7 +20,9 @@ import pytest
 
 from pytest_parex.compat import CANCEL_COMMAND
 from pytest_parex.dispatch import Action, Cancel, Run, Skip
-from pytest_parex.items import PARK_NAME, GateRun
+from pytest_parex.items import PARK_NAME
+from pytest_parex.results import Status
+from pytest_parex.state import GateRun
 
 
 class ParexScheduling:
@@ -51,26 +53,32 @@ class ParexScheduling:
 
     @property
     def nodes(self) -> list[Any]:
+        """The live workers (DSession.worker_workerfinished checks membership)."""
         return list(self._nodes.values())
 
     @property
     def collection_is_completed(self) -> bool:
+        """Asked by DSession.worker_collectionfinish before it calls :meth:`schedule`."""
         # Dispatch starts with the first worker that has collected: waiting for every worker
         # (what xdist's own schedulers do) costs the slowest worker's start-up on every check.
         return self.collection is not None
 
     @property
     def tests_finished(self) -> bool:
+        """Asked by DSession.loop_once after every event; True shuts the workers down."""
         return self.collection is not None and self.run.dispatcher.finished
 
     @property
     def has_pending(self) -> bool:
+        """Asked by DSession.worker_collectionfinish (for its status line)."""
         return self.collection is None or not self.run.dispatcher.finished
 
     def add_node(self, node: Any) -> None:
+        """DSession.worker_workerready: a worker started (it collects next)."""
         self._nodes[node.gateway.id] = node
 
     def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+        """DSession.worker_collectionfinish: ``node`` collected ``collection`` (node ids)."""
         ids = list(collection)
         if self.collection is None:
             self.collection = ids
@@ -98,24 +106,31 @@ class ParexScheduling:
         self.run.dispatcher.add_worker(node.gateway.id)
 
     def schedule(self) -> None:
+        """DSession.worker_collectionfinish, once :attr:`collection_is_completed`."""
         self._apply(self.run.dispatcher.assign())
 
     def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        """DSession.worker_runtest_protocol_complete: the check's reports have all arrived
+        (through pytest_runtest_logreport), so its result is known."""
         if item_index == self._park:
             return
         name = self._names[item_index]
         result = self.run.results.get(name)
-        status = result.status if result is not None else "error"
+        status = result.status if result is not None else Status.ERROR
         actions = self.run.dispatcher.finish(name, status)
         self._apply([*actions, *self.run.dispatcher.assign()])
 
     def mark_test_pending(self, item: str) -> None:
+        """pytest_handlecrashitem implementations (pytest-rerunfailures) re-queue with this."""
         raise NotImplementedError("parex does not re-queue checks; use retries = N")
 
     def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
+        """DSession.worker_unscheduled (work stealing, which only xdist's own schedulers ask)."""
         raise NotImplementedError("parex never steals checks")
 
     def remove_node(self, node: Any) -> str | None:
+        """DSession.worker_workerfinished (None on a clean finish) and worker_errordown (the
+        node id of the check a crashed worker was running)."""
         wid = node.gateway.id
         self._nodes.pop(wid, None)
         if wid not in self._collected:

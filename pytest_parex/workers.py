@@ -1,5 +1,4 @@
-"""Start-up costs of the gate: how its own xdist workers start, how many, and what the
-controller skips.
+"""How many xdist workers the gate starts, how they start, and what it runs inside.
 
 A gate worker runs no Python test: it collects the checks from the config and starts their
 processes. Yet a plain xdist worker pays for everything a test session needs, and the gate
@@ -15,14 +14,17 @@ Measured on this project's 2-core machine, per worker:
 
 So the workers the gate starts itself (not those of a user's ``--tx`` or ``-n``) get
 ``--assert=plain -p no:unraisableexception`` through ``PYTEST_ADDOPTS`` in their xdist spec
-(``popen//env:NAME=value``), and drop their terminal reporter once configured. The options of
-every other plugin still load, so the controller's arguments parse on the worker as before.
-The worker restores the environment before any check runs: checks inherit the user's own
-``PYTEST_ADDOPTS``, never ours. (5 checks of ``sleep 2``: 11 s -> 4 s of CPU.)
+(``popen//env:NAME=value``), and drop their terminal reporter once configured
+(:mod:`pytest_parex.modes.worker`). The options of every other plugin still load, so the
+controller's arguments parse on the worker as before. The worker restores the environment
+before any check runs: checks inherit the user's own ``PYTEST_ADDOPTS``, never ours.
+(5 checks of ``sleep 2``: 11 s -> 4 s of CPU.)
 
 A worker that costs more to start than its checks take is not started at all: see
-:func:`worker_count`. The controller skips hypothesis's summary when hypothesis was never
-imported: see :class:`IdleSummaries`.
+:func:`worker_count`.
+
+Nested in another parallel runner (tox run-parallel, nox, an xdist worker), each of which
+already keeps the cores busy, the gate starts fewer workers and says so in its header line.
 """
 
 from __future__ import annotations
@@ -30,16 +32,16 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sys
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from pytest_parex import dispatch
+from pytest_parex import dispatch, plan, runner
 from pytest_parex.config import ParexConfig
-from pytest_parex.results import durations
+from pytest_parex.state import Mode
 
 ADDOPTS = "PYTEST_ADDOPTS"
 SAVED_ENV = "PYTEST_PAREX_WORKER_SAVED_ENV"
@@ -84,52 +86,11 @@ def restore_environ(environ: MutableMapping[str, str] | None = None) -> bool:
     return True
 
 
-class QuietWorker:
-    """Drops a lean worker's terminal reporter: execnet sends a worker's stdout to /dev/null,
-    but the summary hooks the reporter calls still run, and some are costly."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            self.config.pluginmanager.unregister(reporter)
-
-
-def configure_worker(config: pytest.Config) -> None:
-    """Called on every gate worker from ``pytest_configure``."""
-    if restore_environ():
-        config.pluginmanager.register(QuietWorker(config), "parex-quiet-worker")
-
-
 # ---------------------------------------------------------------------------- how many
 
 
 CLEARLY_BETTER = 0.8
 """Fewer workers than agent instances only when predicted to take at most 80% of the time."""
-
-
-def remembered_durations(config: pytest.Config, key: str) -> dict[str, float]:
-    """Durations the controller remembered in pytest's cache, read before the cacheprovider's
-    own ``pytest_configure`` has set ``config.cache`` up (the worker count is due earlier).
-
-    Reads the cache's documented layout (``<cache_dir>/v/<key>``, JSON) and gives up quietly on
-    anything unexpected: then there is no data and every instance gets its worker.
-    """
-    try:
-        cache_dir = str(config.getini("cache_dir"))
-    except (ValueError, KeyError):  # -p no:cacheprovider
-        return {}
-    base = Path(os.path.expandvars(os.path.expanduser(cache_dir)))
-    if not base.is_absolute():
-        base = config.rootpath / base
-    try:
-        raw = json.loads((base / "v" / key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return durations(raw)
 
 
 def worker_count(
@@ -148,21 +109,14 @@ def worker_count(
     runs (or its ``expected`` key) and fewer workers are clearly faster; otherwise one worker
     per agent instance that has work, as before.
     """
-    expected: dict[str, float] = {}
-    for check in config.checks:
-        if check.name in remembered:
-            expected[check.name] = remembered[check.name]
-        elif check.expected is not None:
-            expected[check.name] = check.expected
-        else:
-            return needed
-    if needed <= 1:
+    expected, sources = plan.expected_durations(config, remembered)
+    if plan.NO_DATA in sources.values() or needed <= 1:
         return needed
 
     def predicted(k: int) -> float:
         if k == 1:
             return sum(expected.values())
-        return dispatch.simulate(config, expected, k).makespan + start_cost * k / cores
+        return plan.simulate(config, expected, k).makespan + start_cost * k / cores
 
     full = predicted(needed)
     best = min(range(1, needed + 1), key=lambda k: (predicted(k), -k))
@@ -175,27 +129,195 @@ def start_cost_estimate() -> float:
     return min(max(time.process_time(), 0.2), 2.0)
 
 
-# ---------------------------------------------------------------------------- controller
+# ---------------------------------------------------------------------------- nesting
 
 
-class IdleSummaries:
-    """Controller and in-process: skip hypothesis's terminal summary when hypothesis was never
-    imported. Its hook imports all of hypothesis to report observations and failing examples
-    that cannot exist then (0.3 s a run; 2 s without a bytecode cache), and the gate's items
-    are never hypothesis tests."""
+@dataclass(frozen=True)
+class Nesting:
+    """What the gate runs inside, and how many workers it may start there."""
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # Inside the terminal reporter's sessionfinish wrapper, which calls
-        # pytest_terminal_summary after this hook: unregistering here takes effect there.
-        if "hypothesis" in sys.modules:
+    where: str
+    """"tox run-parallel (TOX_PARALLEL_ENV=py311)", ... for the header line."""
+    cap: int
+
+
+@dataclass(frozen=True)
+class Capped:
+    """The outcome of :func:`apply`: the nesting, the workers wanted and those allowed."""
+
+    nesting: Nesting
+    wanted: int
+    allowed: int
+    explicit: bool
+    """The user chose the worker count (``-n``, ``--tx``, ``--parex-max-parallel``)."""
+
+    def note(self) -> str:
+        if self.explicit:
+            return f"inside {self.nesting.where}; worker count set explicitly, not capped"
+        workers = f"{self.allowed} worker{'s' if self.allowed != 1 else ''}"
+        return f"inside {self.nesting.where}: capped at {workers} (of {self.wanted})"
+
+
+def tox_parallel(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` is a tox that runs environments in parallel (``tox p``,
+    ``tox run-parallel``, ``tox -p auto``, ``tox --parallel``)."""
+    for i, arg in enumerate(argv[:3]):
+        if Path(arg).name == "tox" or (arg == "-m" and argv[i + 1 : i + 2] == ["tox"]):
+            start = i + (2 if arg == "-m" else 1)
+            break
+    else:
+        return False
+    rest = list(argv[start:])
+    if "--" in rest:  # what follows goes to the commands (pytest's own -p, say)
+        rest = rest[: rest.index("--")]
+    words = [a for a in rest if not a.startswith("-")]
+    if words[:1] in (["p"], ["run-parallel"]):
+        return True
+    return any(a in ("-p", "--parallel") or a.startswith("--parallel=") for a in rest)
+
+
+def ancestors(limit: int = 8) -> Iterator[list[str]]:
+    """The command lines of this process's parents, nearest first (Linux ``/proc``; nothing
+    elsewhere)."""
+    pid = os.getppid()
+    for _ in range(limit):
+        if pid <= 1:
             return
-        manager = session.config.pluginmanager
-        plugin = manager.get_plugin("hypothesispytest")
-        if plugin is not None:
-            manager.unregister(plugin)
+        stat = runner.proc_stat(pid)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return
+        if stat is None:
+            return
+        yield [a for a in cmdline.decode(errors="replace").split("\0") if a]
+        pid = stat.ppid
 
 
-def configure_controller(config: pytest.Config) -> None:
-    """Called on the controller and in-process (every mode but worker)."""
-    config.pluginmanager.register(IdleSummaries(), "parex-idle-summaries")
+def detect(
+    environ: Mapping[str, str],
+    cpu_count: int | None,
+    parents: Iterator[Sequence[str]] | None = None,
+) -> Nesting | None:
+    """The runner this process is nested in, from the variables those runners set.
+
+    tox 4 no longer sets ``TOX_PARALLEL_ENV`` (tox 3 did): under tox, when the variable is
+    missing, the parent processes' command lines tell whether it runs environments in parallel.
+    """
+    half = max(1, (cpu_count or 1) // 2)
+    worker = environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        # Its siblings run on the other cores; one more process per agent would oversubscribe.
+        return Nesting(f"xdist worker {worker}", 1)
+    tox = environ.get("TOX_PARALLEL_ENV")
+    if tox:
+        return Nesting(f"tox run-parallel (TOX_PARALLEL_ENV={tox})", half)
+    env = environ.get("TOX_ENV_NAME")
+    if env and any(tox_parallel(argv) for argv in (parents or ancestors())):
+        return Nesting(f"tox run-parallel (env {env})", half)
+    nox = environ.get("NOX_CURRENT_SESSION")
+    if nox:
+        return Nesting(f"nox (NOX_CURRENT_SESSION={nox})", half)
+    return None
+
+
+def apply(
+    environ: Mapping[str, str], cpu_count: int | None, wanted: int, *, explicit: bool
+) -> Capped | None:
+    """How many workers to start when ``wanted`` would be started outside any runner."""
+    nesting = detect(environ, cpu_count)
+    if nesting is None:
+        return None
+    allowed = wanted if explicit else max(1, min(wanted, nesting.cap))
+    return Capped(nesting, wanted, allowed, explicit)
+
+
+# ---------------------------------------------------------------------------- the decision
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What this process is in the gate, and with how many workers."""
+
+    mode: Mode
+    workers: int
+    """Workers the gate needs (the controller's xdist workers; 1 for one process)."""
+    why: str = ""
+    """Why the checks run one after another in this process (for the header)."""
+    specs: tuple[str, ...] = ()
+    """xdist ``--tx`` specs of the workers the gate starts itself (none: the user's)."""
+    capped: Capped | None = None
+
+
+def decide(
+    config: pytest.Config, parex_config: ParexConfig, remembered: Mapping[str, float]
+) -> Decision:
+    """The mode of this process and its workers, from xdist's options and the gate."""
+    if hasattr(config, "workerinput"):
+        return Decision(Mode.WORKER, int(config.workerinput.get("workercount", 1) or 1))
+    needed = dispatch.workers_needed(parex_config)
+    capped = apply(os.environ, os.cpu_count(), needed, explicit=explicit(config))
+    if capped is not None:
+        needed = capped.allowed
+    xdist_on = config.pluginmanager.hasplugin("xdist")
+    if config.getoption("parex_plan") or config.getoption("collectonly"):
+        # --collect-only runs no check either: the plan, not a gate of "did not run" errors.
+        return Decision(Mode.PLAN, needed, capped=capped)
+    why = "xdist is not loaded" if not xdist_on else "-n 0"
+    if not xdist_on:
+        return Decision(Mode.INPROCESS, 1, why, capped=capped)
+    numprocesses = config.getoption("numprocesses", None)
+    user_tx = config.getoption("tx", None)
+    if user_tx:
+        mode = Mode.CONTROLLER if numprocesses != 0 else Mode.INPROCESS
+        return Decision(mode, len(user_tx), why, capped=capped)
+    if numprocesses is not None:
+        return Decision(Mode.INPROCESS, 1, why, capped=capped)
+    count, why = auto_count(parex_config, needed, remembered, capped is not None)
+    if count <= 1:
+        return Decision(Mode.INPROCESS, 1, why, capped=capped)
+    return Decision(Mode.CONTROLLER, count, specs=tuple(local_specs(count)), capped=capped)
+
+
+def auto_count(
+    parex_config: ParexConfig, needed: int, remembered: Mapping[str, float], nested: bool
+) -> tuple[int, str]:
+    """How many workers the gate starts by itself (1: none, the checks run in-process), and
+    why it starts none."""
+    if needed <= 1:
+        return needed, "nested gate" if nested else "one agent instance has work"
+    count = worker_count(
+        parex_config,
+        remembered,
+        needed,
+        start_cost=start_cost_estimate(),
+        cores=os.cpu_count() or 1,
+    )
+    return count, "" if count > 1 else "the checks are shorter than starting workers would take"
+
+
+def explicit(config: pytest.Config) -> bool:
+    """The user chose how many workers (a nested gate's cap does not apply then)."""
+    return bool(
+        config.getoption("numprocesses", None) is not None
+        or config.getoption("tx", None)
+        or config.getoption("parex_max_parallel") is not None
+        or os.environ.get("PYTEST_PAREX_MAX_PARALLEL")
+    )
+
+
+def apply_to_xdist(config: pytest.Config, decision: Decision) -> None:
+    """Tell xdist what was decided: its options are read by its own ``pytest_configure``
+    (trylast, after this) and when its session starts the workers."""
+    if not config.pluginmanager.hasplugin("xdist") or decision.mode is Mode.WORKER:
+        return
+    if decision.mode is Mode.CONTROLLER:
+        if decision.specs:
+            config.option.tx = list(decision.specs)
+            config.option.numprocesses = decision.workers
+        if config.option.dist == "no":
+            config.option.dist = "load"
+    else:
+        # No DSession: xdist's pytest_configure checks these.
+        config.option.dist = "no"
+        config.option.tx = []

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pytest_parex import config as cfg
-from pytest_parex.config import Check, ConfigError, ParexConfig, find_cycle, load, parse, select
+from pytest_parex import kinds
+from pytest_parex.config import Check, ConfigError, ParexConfig, load, parse, select
+from pytest_parex.graph import find_cycle
 
 SOURCE = "/proj/pyproject.toml"
 
@@ -808,7 +810,7 @@ def test_find_cycle_is_deterministic() -> None:
 
 # ------------------------------------------------------------------------------ fuzz
 
-_KEYS = (*cfg.GLOBAL_KEYS, *cfg.CHECK_KEYS, "a", "b", "lint", "test-runner", "debugger")
+_KEYS = (*cfg.GLOBAL_KEYS, *cfg.check_keys(), "a", "b", "lint", "test-runner", "debugger")
 # Real key names, random text, and real names with a (often awkward) suffix.
 _key = st.one_of(
     st.sampled_from(_KEYS),
@@ -828,7 +830,7 @@ _scalar = st.one_of(
     st.sampled_from(
         [
             *("all", "any", "fail-fast", "best-effort", "true", "a", "b"),
-            *cfg.KINDS,
+            *kinds.names(),
             *("ruff", "ruff-format", "mypy", "mean:10%", "64 KiB", "-1 KiB", "mean:", "%"),
         ]
     ),

@@ -18,23 +18,10 @@ from pytest_parex.dispatch import (
     Dispatcher,
     Run,
     Skip,
-    gate_result,
-    simulate,
-    verdict,
     workers_needed,
 )
-from pytest_parex.results import (
-    BAD,
-    CANCELLED,
-    ERROR,
-    FAILED,
-    FLAKY,
-    GOOD,
-    PASSED,
-    SKIPPED,
-    TIMEOUT,
-    CheckResult,
-)
+from pytest_parex.plan import simulate
+from pytest_parex.results import BAD, GOOD, CheckResult, Status, gate_result, verdict
 
 AGENTS = tuple(sorted(DEFAULT_AGENTS))  # code-reviewer, debugger, feature-implementer, ...
 
@@ -70,7 +57,7 @@ def _names(actions: Sequence[Action]) -> list[str]:
     return [a.name for a in actions]
 
 
-def _result(name: str, status: str = PASSED, **kw: Any) -> CheckResult:
+def _result(name: str, status: str = Status.PASSED, **kw: Any) -> CheckResult:
     return CheckResult(name=name, agent="code-reviewer", status=status, **kw)
 
 
@@ -98,7 +85,7 @@ class Driver:
                 self.starts.append(action.name)
             elif isinstance(action, Skip):
                 assert action.name not in self.running and action.name not in self.ended
-                assert action.status in (SKIPPED, CANCELLED)
+                assert action.status in (Status.SKIPPED, Status.CANCELLED)
                 self.ended[action.name] = action.status
             else:
                 assert self.running.get(action.name) == action.worker, action
@@ -143,7 +130,7 @@ class Driver:
             if not self.running:
                 break
             name = next(iter(self.running))
-            self.finish(name, (outcome or {}).get(name, PASSED))
+            self.finish(name, (outcome or {}).get(name, Status.PASSED))
             self.step()
         assert not self.running
         assert self.d.finished
@@ -174,7 +161,7 @@ def test_two_instance_agent_runs_two_never_three() -> None:
     config = _config([_check(n, "test-runner") for n in "abcde"], {"test-runner": 2})
     drv = Driver(_dispatcher(config, 5))
     assert len(_runs(drv.step())) == 2
-    drv.finish(drv.starts[0], PASSED)
+    drv.finish(drv.starts[0], Status.PASSED)
     assert len(_runs(drv.step())) == 1
     drv.run_all()
     assert drv.peak == 2
@@ -231,9 +218,9 @@ def test_needs_are_respected() -> None:
     first = drv.step()
     assert sorted(_names(first)) == ["build", "lint"]
     assert not drv.d.ready("test")
-    drv.finish("lint", PASSED)
+    drv.finish("lint", Status.PASSED)
     assert drv.step() == []
-    drv.finish("build", FLAKY)  # flaky counts as good
+    drv.finish("build", Status.FLAKY)  # flaky counts as good
     assert _names(drv.step()) == ["test"]
 
 
@@ -246,24 +233,28 @@ def test_failed_dependency_skips_dependents() -> None:
     ]
     drv = Driver(_dispatcher(_config(checks), 4))
     drv.step()
-    assert drv.finish("build", FAILED) == []  # best-effort: nothing cancelled
+    assert drv.finish("build", Status.FAILED) == []  # best-effort: nothing cancelled
     actions = drv.step()
-    assert Skip("test", SKIPPED, "needs build, which failed") in actions
-    assert Skip("e2e", SKIPPED, "needs test, which was skipped") in actions
+    assert Skip("test", Status.SKIPPED, "needs build, which failed") in actions
+    assert Skip("e2e", Status.SKIPPED, "needs test, which was skipped") in actions
     assert "lint" in drv.running
     assert not drv.d.finished
 
 
 @pytest.mark.parametrize(
     ("status", "phrase"),
-    [(TIMEOUT, "timed out"), (ERROR, "had an error"), (CANCELLED, "was cancelled")],
+    [
+        (Status.TIMEOUT, "timed out"),
+        (Status.ERROR, "had an error"),
+        (Status.CANCELLED, "was cancelled"),
+    ],
 )
 def test_skip_reason_per_status(status: str, phrase: str) -> None:
     checks = [_check("a", AGENTS[0]), _check("b", AGENTS[1], needs=("a",))]
     drv = Driver(_dispatcher(_config(checks), 2))
     drv.step()
     drv.finish("a", status)
-    assert drv.step() == [Skip("b", SKIPPED, f"needs a, which {phrase}")]
+    assert drv.step() == [Skip("b", Status.SKIPPED, f"needs a, which {phrase}")]
 
 
 # ------------------------------------------------------------------------------ policies
@@ -274,17 +265,17 @@ def test_fail_fast_cancels_running_and_pending() -> None:
     config = _config(checks, max_parallel=3, on_failure="fail-fast")
     drv = Driver(_dispatcher(config, 5))
     assert sorted(_names(drv.step())) == ["a", "b", "c"]
-    cancels = drv.finish("b", FAILED)
+    cancels = drv.finish("b", Status.FAILED)
     reason = "cancelled: fail-fast after b failed"
     assert sorted(cancels, key=lambda c: c.name) == [
         Cancel(drv.running["a"], "a", reason),
         Cancel(drv.running["c"], "c", reason),
     ]
     skips = drv.step()
-    assert skips == [Skip("d", CANCELLED, reason), Skip("e", CANCELLED, reason)]
+    assert skips == [Skip("d", Status.CANCELLED, reason), Skip("e", Status.CANCELLED, reason)]
     # The cancelled checks report back; nothing more happens.
-    assert drv.finish("a", CANCELLED) == []
-    assert drv.finish("c", CANCELLED) == []
+    assert drv.finish("a", Status.CANCELLED) == []
+    assert drv.finish("c", Status.CANCELLED) == []
     assert drv.step() == []
     assert drv.d.finished
 
@@ -293,17 +284,17 @@ def test_fail_fast_ignores_non_blocking_failures() -> None:
     checks = [_check("a", AGENTS[0], blocking=False), _check("b", AGENTS[1])]
     drv = Driver(_dispatcher(_config(checks, on_failure="fail-fast"), 2))
     drv.step()
-    assert drv.finish("a", FAILED) == []
+    assert drv.finish("a", Status.FAILED) == []
     assert drv.d.decided == ""
-    drv.finish("b", PASSED)
+    drv.finish("b", Status.PASSED)
     assert drv.d.finished
 
 
 def test_best_effort_runs_everything_after_a_failure() -> None:
     checks = [_check(n, AGENTS[i]) for i, n in enumerate("abc")]
     drv = Driver(_dispatcher(_config(checks, max_parallel=1), 3))
-    drv.run_all({"a": FAILED})
-    assert drv.ended == {"a": FAILED, "b": PASSED, "c": PASSED}
+    drv.run_all({"a": Status.FAILED})
+    assert drv.ended == {"a": Status.FAILED, "b": Status.PASSED, "c": Status.PASSED}
     assert drv.cancels == []
 
 
@@ -311,13 +302,13 @@ def test_gate_any_first_success_cancels_the_rest() -> None:
     checks = [_check(n, AGENTS[i]) for i, n in enumerate("abcd")]
     drv = Driver(_dispatcher(_config(checks, max_parallel=3, gate="any"), 4))
     drv.step()
-    assert drv.finish("a", FAILED) == []
-    cancels = drv.finish("b", PASSED)
+    assert drv.finish("a", Status.FAILED) == []
+    cancels = drv.finish("b", Status.PASSED)
     assert sorted(_names(cancels)) == ["c"]
     assert cancels[0].reason == "cancelled: gate any passed with b"
     skips = drv.step()
-    assert skips == [Skip("d", CANCELLED, "cancelled: gate any passed with b")]
-    drv.finish("c", CANCELLED)
+    assert skips == [Skip("d", Status.CANCELLED, "cancelled: gate any passed with b")]
+    drv.finish("c", Status.CANCELLED)
     assert drv.d.finished
     results = [_result(n, drv.ended[n]) for n in "abcd"]
     assert verdict(drv.d.config, results) == (True, "passed: b passed (gate any)")
@@ -325,7 +316,7 @@ def test_gate_any_first_success_cancels_the_rest() -> None:
 
 def test_gate_any_without_success_fails() -> None:
     config = _config([_check("a"), _check("b")], gate="any")
-    ok, headline = verdict(config, [_result("a", FAILED), _result("b", TIMEOUT)])
+    ok, headline = verdict(config, [_result("a", Status.FAILED), _result("b", Status.TIMEOUT)])
     assert (ok, headline) == (False, "failed: no check passed (gate any)")
 
 
@@ -333,13 +324,13 @@ def test_gate_n_passes_at_n_successes() -> None:
     checks = [_check(n, AGENTS[i]) for i, n in enumerate("abcd")]
     drv = Driver(_dispatcher(_config(checks, max_parallel=1, gate=2), 4))
     drv.step()
-    drv.finish("a", PASSED)
+    drv.finish("a", Status.PASSED)
     assert drv.d.decided == ""
     drv.step()
-    drv.finish("b", FLAKY)
+    drv.finish("b", Status.FLAKY)
     reason = "cancelled: gate 2 reached (2 checks passed)"
     assert drv.d.decided == reason
-    assert drv.step() == [Skip("c", CANCELLED, reason), Skip("d", CANCELLED, reason)]
+    assert drv.step() == [Skip("c", Status.CANCELLED, reason), Skip("d", Status.CANCELLED, reason)]
     results = [_result(n, drv.ended[n]) for n in "abcd"]
     assert verdict(drv.d.config, results) == (True, "passed: 2 of 4 checks passed (gate 2)")
 
@@ -348,15 +339,15 @@ def test_gate_n_decided_as_soon_as_it_cannot_be_reached() -> None:
     checks = [_check(n, AGENTS[i]) for i, n in enumerate("abcd")]
     drv = Driver(_dispatcher(_config(checks, max_parallel=1, gate=3), 4))
     drv.step()
-    drv.finish("a", PASSED)
+    drv.finish("a", Status.PASSED)
     drv.step()
-    drv.finish("b", FAILED)  # 1 good + c + d = 3: still possible
+    drv.finish("b", Status.FAILED)  # 1 good + c + d = 3: still possible
     assert drv.d.decided == ""
     drv.step()
-    drv.finish("c", TIMEOUT)  # 1 good + d = 2 < 3
+    drv.finish("c", Status.TIMEOUT)  # 1 good + d = 2 < 3
     reason = "cancelled: gate 3 can no longer be reached"
     assert drv.d.decided == reason
-    assert drv.step() == [Skip("d", CANCELLED, reason)]
+    assert drv.step() == [Skip("d", Status.CANCELLED, reason)]
     results = [_result(n, drv.ended[n]) for n in "abcd"]
     assert verdict(drv.d.config, results) == (False, "failed: 1 of 4 checks passed, 3 needed")
 
@@ -370,36 +361,42 @@ def test_gate_n_counts_blocked_dependents_as_lost() -> None:
     ]
     drv = Driver(_dispatcher(_config(checks, max_parallel=2, gate=2), 4))
     assert sorted(_names(drv.step())) == ["a", "d"]
-    cancels = drv.finish("a", FAILED)  # only d can still pass
+    cancels = drv.finish("a", Status.FAILED)  # only d can still pass
     assert drv.d.decided == "cancelled: gate 2 can no longer be reached"
     assert cancels == [Cancel(drv.running["d"], "d", drv.d.decided)]
 
 
 def test_non_blocking_failure_keeps_the_verdict() -> None:
     config = _config([_check("a"), _check("b", blocking=False)])
-    results = [_result("a"), _result("b", FAILED, blocking=False)]
+    results = [_result("a"), _result("b", Status.FAILED, blocking=False)]
     assert verdict(config, results) == (True, "passed, with 1 non-blocking failure")
 
 
 def test_verdict_headlines() -> None:
     config = _config([_check(n) for n in "abcde"])
-    assert verdict(config, [_result("a"), _result("b", FLAKY)]) == (True, "passed, with 1 flaky")
+    assert verdict(config, [_result("a"), _result("b", Status.FLAKY)]) == (
+        True,
+        "passed, with 1 flaky",
+    )
     assert verdict(config, [_result("a")], interrupted=True) == (False, "interrupted")
     bad = [
-        _result("a", FAILED),
-        _result("b", TIMEOUT),
-        _result("c", ERROR),
-        _result("d", FAILED),
-        _result("e", SKIPPED),
+        _result("a", Status.FAILED),
+        _result("b", Status.TIMEOUT),
+        _result("c", Status.ERROR),
+        _result("d", Status.FAILED),
+        _result("e", Status.SKIPPED),
     ]
     assert verdict(config, bad) == (
         False,
         "failed: a failed, b timed out, c had an error and 1 more",
     )
-    only_skipped = [_result("a"), _result("b", SKIPPED)]
+    only_skipped = [_result("a"), _result("b", Status.SKIPPED)]
     assert verdict(config, only_skipped) == (False, "failed: b was skipped")
-    mixed = [_result("a", FAILED, blocking=False), _result("b", FAILED, blocking=False)]
-    mixed.append(_result("c", FLAKY))
+    mixed = [
+        _result("a", Status.FAILED, blocking=False),
+        _result("b", Status.FAILED, blocking=False),
+    ]
+    mixed.append(_result("c", Status.FLAKY))
     assert verdict(config, mixed) == (True, "passed, with 2 non-blocking failures and 1 flaky")
 
 
@@ -410,7 +407,7 @@ def test_interrupt_cancels_everything() -> None:
     cancels = drv.d.interrupt("interrupted")
     assert sorted(_names(cancels)) == ["a", "b"]
     drv.apply(cancels)
-    assert drv.step() == [Skip("c", CANCELLED, "interrupted")]
+    assert drv.step() == [Skip("c", Status.CANCELLED, "interrupted")]
 
 
 # ------------------------------------------------------------------------------ crashes
@@ -427,10 +424,10 @@ def test_crash_makes_the_check_an_error_and_a_new_worker_takes_over() -> None:
     wid = drv.running["x1"]
     name, actions = drv.d.crash(wid)
     assert (name, actions) == ("x1", [])
-    assert drv.d.status["x1"] == ERROR
+    assert drv.d.status["x1"] == Status.ERROR
     assert wid not in drv.d.workers
     drv.running.pop("x1")
-    drv.ended["x1"] = ERROR
+    drv.ended["x1"] = Status.ERROR
     drv.d.add_worker("gw9")
     assert drv.d.agent_of("gw9") == "test-runner"
     assert drv.step() == [Run("gw9", "x2")]
@@ -465,9 +462,9 @@ def test_conflicting_writes_never_run_together() -> None:
     drv = Driver(_dispatcher(_config(checks), 3))
     first = drv.step()
     assert sorted(_names(first)) == ["docs", "fmt"]
-    drv.finish("docs", PASSED)
+    drv.finish("docs", Status.PASSED)
     assert drv.step() == []
-    drv.finish("fmt", PASSED)
+    drv.finish("fmt", Status.PASSED)
     assert _names(drv.step()) == ["gen"]
 
 
@@ -481,12 +478,12 @@ def test_exclusive_check_runs_alone() -> None:
     drv = Driver(_dispatcher(_config(checks), 4))
     # solo is next in line once a and b run: it waits for them, and z waits behind it.
     assert sorted(_names(drv.step())) == ["a", "b"]
-    drv.finish("a", PASSED)
+    drv.finish("a", Status.PASSED)
     assert drv.step() == []
-    drv.finish("b", PASSED)
+    drv.finish("b", Status.PASSED)
     assert _names(drv.step()) == ["solo"]
     assert list(drv.running) == ["solo"]
-    drv.finish("solo", PASSED)
+    drv.finish("solo", Status.PASSED)
     assert _names(drv.step()) == ["z"]
 
 
@@ -498,7 +495,7 @@ def test_exclusive_check_at_the_head_is_not_overtaken() -> None:
     ]
     drv = Driver(_dispatcher(_config(checks), 3, {"big": 10.0, "x": 1.0, "y": 1.0}))
     assert _names(drv.step()) == ["big"]
-    drv.finish("big", PASSED)
+    drv.finish("big", Status.PASSED)
     assert sorted(_names(drv.step())) == ["x", "y"]
 
 
@@ -509,7 +506,7 @@ def test_fewer_workers_than_agents_still_run_everything() -> None:
     checks = [_check(f"c{i}", agent) for i, agent in enumerate(AGENTS)]
     drv = Driver(_dispatcher(_config(checks), 2))
     drv.run_all()
-    assert drv.ended == {f"c{i}": PASSED for i in range(5)}
+    assert drv.ended == {f"c{i}": Status.PASSED for i in range(5)}
     assert drv.peak == 2
     assert set(drv.d.workers) == {"gw0", "gw1"}
 
@@ -594,7 +591,7 @@ def test_gate_result_numbers() -> None:
         _result("a", duration=2.0, start=100.0, end=102.0, cpu=1.0),
         _result("b", duration=3.0, start=100.0, end=103.0, cpu=0.5),
         _result("c", duration=4.0, start=102.0, end=106.0),
-        _result("d", SKIPPED),  # never ran: not on the critical path
+        _result("d", Status.SKIPPED),  # never ran: not on the critical path
         _result("e", duration=1.0, start=100.0, end=101.0),
     ]
     gate = gate_result(config, results, wall=6.5, workers=3)
@@ -626,7 +623,15 @@ def test_gate_result_passed_and_empty() -> None:
 # ------------------------------------------------------------------------------ fuzz
 
 _PATHS = ("src/**", "src/a.py", "docs/*", "build/x", "*.txt", "build/")
-_STATUSES = (PASSED, PASSED, PASSED, FLAKY, FAILED, TIMEOUT, ERROR)
+_STATUSES = (
+    Status.PASSED,
+    Status.PASSED,
+    Status.PASSED,
+    Status.FLAKY,
+    Status.FAILED,
+    Status.TIMEOUT,
+    Status.ERROR,
+)
 
 
 @st.composite
@@ -698,12 +703,12 @@ def test_dispatcher_invariants(scenario: dict[str, Any]) -> None:
             wid = drv.running.pop(name)
             crashed, actions = d.crash(wid)
             assert crashed == name
-            drv.ended[name] = ERROR
+            drv.ended[name] = Status.ERROR
             drv.apply(actions)
             d.add_worker(f"gw{spare}")  # xdist replaces the dead worker
             spare += 1
         else:
-            drv.finish(name, CANCELLED if cancelled else scenario["outcome"][name])
+            drv.finish(name, Status.CANCELLED if cancelled else scenario["outcome"][name])
         for cancel in drv.cancels:
             if cancel.name in ends:
                 ends[cancel.name] = now
@@ -714,14 +719,14 @@ def test_dispatcher_invariants(scenario: dict[str, Any]) -> None:
     assert set(drv.ended) == {c.name for c in config.checks}
     assert len(drv.starts) == len(set(drv.starts))
     # Cancellations only come from a decided gate.
-    if any(s == CANCELLED for s in drv.ended.values()):
+    if any(s == Status.CANCELLED for s in drv.ended.values()):
         assert d.decided
     # Best effort with gate all: a check never runs is only skipped for a bad dependency.
     if config.gate == "all" and config.on_failure == "best-effort":
         assert not drv.cancels
         for check in config.checks:
             bad_dep = any(drv.ended[dep] not in GOOD for dep in check.needs)
-            assert (drv.ended[check.name] == SKIPPED) == bad_dep, check.name
+            assert (drv.ended[check.name] == Status.SKIPPED) == bad_dep, check.name
             if not bad_dep:
                 assert check.name in drv.starts
     # A fail-fast gate with a blocking failure cancels the rest.

@@ -22,7 +22,7 @@ from conftest import Project, processes_with, toml_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_parex.config import CHECK_KEYS, GLOBAL_KEYS
+from pytest_parex.config import GLOBAL_KEYS, check_keys
 
 NO_XDIST = ("-p", "no:xdist")
 
@@ -116,7 +116,7 @@ children = [
     pid for tid in os.listdir("/proc/self/task")
     for pid in open(f"/proc/self/task/{tid}/children").read().split()
 ]
-print(out.status, out.returncode, children)
+print(out.ending.name.lower(), out.returncode, children)
 """
 
 
@@ -363,7 +363,7 @@ VALUES = st.recursive(
 )
 NAMES = st.one_of(st.sampled_from(["a", "b", "lint", "c-1", "x.y"]), st.text(max_size=6))
 CHECK_TABLES = st.dictionaries(
-    st.one_of(st.sampled_from(CHECK_KEYS), st.text(max_size=6)), VALUES, max_size=5
+    st.one_of(st.sampled_from(check_keys()), st.text(max_size=6)), VALUES, max_size=5
 )
 PAREX_TABLES = st.fixed_dictionaries(
     {},

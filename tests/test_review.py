@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_parex.kinds.review import (
+from pytest_parex.kinds.reviewparse import (
     Issue,
     detect_tool,
     machine_readable_argv,

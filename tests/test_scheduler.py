@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
-from pytest_parex.checks import RunContext
 from pytest_parex.compat import CANCEL_COMMAND
 from pytest_parex.config import DEFAULT_AGENTS, Check, ParexConfig
-from pytest_parex.dispatch import Dispatcher, Skip
-from pytest_parex.gate import WorkerPlugin
-from pytest_parex.items import PARK_NAME, GateRun
-from pytest_parex.results import CANCELLED, FAILED, PASSED, SKIPPED, CheckResult
+from pytest_parex.dispatch import Skip
+from pytest_parex.items import PARK_NAME
+from pytest_parex.kinds.base import RunContext
+from pytest_parex.modes.worker import WorkerPlugin
+from pytest_parex.results import CheckResult, Status
 from pytest_parex.scheduler import ParexScheduling
+from pytest_parex.state import GateRun, Mode
 
 AGENTS = tuple(sorted(DEFAULT_AGENTS))
 FILE = "pyproject.toml"
@@ -64,8 +65,7 @@ class Harness:
             config=self.config,
             config_path=tmp_path / FILE,
             context=context,
-            dispatcher=Dispatcher(self.config),
-            mode="xdist",
+            mode=Mode.CONTROLLER,
         )
         self.collections: list[list[str]] = []
         self.skips: list[Skip] = []
@@ -107,7 +107,7 @@ class Harness:
             out.append(self.name(indices[0]))
         return out
 
-    def complete(self, node: Node, name: str, status: str = PASSED) -> None:
+    def complete(self, node: Node, name: str, status: str = Status.PASSED) -> None:
         """The worker reports the check (logreport) and then its protocol completion."""
         check = self.config.check(name)
         self.run.results[name] = CheckResult(name, check.agent, status)
@@ -189,7 +189,7 @@ def test_completed_check_frees_its_worker(tmp_path: Path) -> None:
     assert h.sent(node) == ["x1"]
     assert h.run.dispatcher.running_on("gw0") == "x1"
     h.complete(node, "x1")
-    assert h.run.dispatcher.status["x1"] == PASSED
+    assert h.run.dispatcher.status["x1"] == Status.PASSED
     assert h.sent(node) == ["x1", "x2"]
     assert h.run.dispatcher.running_on("gw0") == "x2"
 
@@ -220,7 +220,7 @@ def test_tests_finished_only_after_every_check(tmp_path: Path) -> None:
         h.complete(_holder(h, nodes, name), name)
         assert not h.sched.tests_finished
         assert h.sched.has_pending
-    h.complete(_holder(h, nodes, "c"), "c", FAILED)
+    h.complete(_holder(h, nodes, "c"), "c", Status.FAILED)
     assert h.sched.tests_finished
     assert not h.sched.has_pending
     assert all(n.shutdowns == 0 for n in nodes)  # xdist's DSession shuts down, not us
@@ -232,7 +232,7 @@ def test_missing_result_counts_as_error(tmp_path: Path) -> None:
     (node,) = h.add("gw0")
     h.sched.mark_test_complete(node, h.index("a"), 0.1)  # no report arrived
     assert h.run.dispatcher.status["a"] == "error"
-    assert h.skips == [Skip("b", SKIPPED, "needs a, which had an error")]
+    assert h.skips == [Skip("b", Status.SKIPPED, "needs a, which had an error")]
     assert h.sched.tests_finished
 
 
@@ -286,16 +286,16 @@ def test_fail_fast_cancels_the_other_nodes(tmp_path: Path) -> None:
     h = Harness(tmp_path, checks, on_failure="fail-fast")
     nodes = h.add("gw0", "gw1", "gw2")
     failing = _holder(h, nodes, "b")
-    h.complete(failing, "b", FAILED)
+    h.complete(failing, "b", Status.FAILED)
     reason = "cancelled: fail-fast after b failed"
     assert failing.commands == []
     for name in ("a", "c"):
         node = _holder(h, nodes, name)
         assert node.commands == [(CANCEL_COMMAND, {"check": name, "reason": reason})]
-    assert h.skips == [Skip("d", CANCELLED, reason)]
+    assert h.skips == [Skip("d", Status.CANCELLED, reason)]
     assert not h.sched.tests_finished
     for name in ("a", "c"):
-        h.complete(_holder(h, nodes, name), name, CANCELLED)
+        h.complete(_holder(h, nodes, name), name, Status.CANCELLED)
     assert h.sched.tests_finished
     assert sum(len(n.sent) for n in nodes) == 3  # d was never sent
 
@@ -304,7 +304,7 @@ def test_cancel_command_reaches_the_worker_plugin(tmp_path: Path) -> None:
     """The command the controller sends is the one the worker's handler understands."""
     h = Harness(tmp_path, _three(), on_failure="fail-fast")
     nodes = h.add("gw0", "gw1", "gw2")
-    h.complete(_holder(h, nodes, "b"), "b", FAILED)
+    h.complete(_holder(h, nodes, "b"), "b", Status.FAILED)
     (command,) = _holder(h, nodes, "a").commands
     worker_run = Harness(tmp_path, _three()).run
     WorkerPlugin(SimpleNamespace(), worker_run)._command(*command)  # type: ignore[arg-type]
@@ -321,8 +321,8 @@ def test_cancel_to_a_closed_channel_is_ignored(tmp_path: Path) -> None:
 
     running = _holder(h, nodes, "a")
     running.sendcommand = closed  # type: ignore[method-assign]
-    h.complete(_holder(h, nodes, "b"), "b", FAILED)
-    assert h.skips == [Skip("c", CANCELLED, "cancelled: fail-fast after b failed")]
+    h.complete(_holder(h, nodes, "b"), "b", Status.FAILED)
+    assert h.skips == [Skip("c", Status.CANCELLED, "cancelled: fail-fast after b failed")]
 
 
 def test_skip_actions_reach_on_skip(tmp_path: Path) -> None:
@@ -333,10 +333,10 @@ def test_skip_actions_reach_on_skip(tmp_path: Path) -> None:
     ]
     h = Harness(tmp_path, checks)
     (node,) = h.add("gw0")
-    h.complete(node, "a", FAILED)
+    h.complete(node, "a", Status.FAILED)
     assert h.skips == [
-        Skip("b", SKIPPED, "needs a, which failed"),
-        Skip("c", SKIPPED, "needs b, which was skipped"),
+        Skip("b", Status.SKIPPED, "needs a, which failed"),
+        Skip("c", Status.SKIPPED, "needs b, which was skipped"),
     ]
     assert h.sched.tests_finished
     assert h.sched.nodeid("c") == f"{FILE}::c"
@@ -350,7 +350,7 @@ def test_cancel_all(tmp_path: Path) -> None:
         node = _holder(h, nodes, name)
         assert node.commands == [(CANCEL_COMMAND, {"check": name, "reason": "interrupted"})]
     h.sched.schedule()
-    assert h.skips == [Skip("c", CANCELLED, "interrupted")]
+    assert h.skips == [Skip("c", Status.CANCELLED, "interrupted")]
 
 
 def test_no_requeue_and_no_stealing(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_parex.child.sharding import group_by_file, split
+from pytest_parex.child.shard import group_by_file, split
 
 
 def _load(shard: list[str], durations: dict[str, float]) -> float:

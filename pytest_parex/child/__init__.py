@@ -1,0 +1,14 @@
+"""Plugins loaded into a check's *own* pytest (``-p pytest_parex.child.NAME``): they run in
+another process, often another environment, and import nothing from the controller side --
+only the standard library, pytest and this package's ``child`` modules.
+
+This module holds what both sides must agree on: plugin names and the report variable.
+"""
+
+from __future__ import annotations
+
+REPORT_ENV = "PYTEST_PAREX_REPORT"
+"""The JSON file :mod:`pytest_parex.child.report` writes the child's counts and durations to."""
+REPORT_PLUGIN = "pytest_parex.child.report"
+SHARD_PLUGIN = "pytest_parex.child.shard"
+LEAKS_PLUGIN = "pytest_parex.child.leaks"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-REPORT_ENV = "PYTEST_PAREX_REPORT"
+from pytest_parex.child import REPORT_ENV
 
 
 class _Counter:

@@ -3,20 +3,24 @@
 
 Every shard collects the whole suite and keeps its share of the test *files* (of the tests
 themselves when there are fewer files than shards), split by
-:func:`pytest_parex.child.sharding.split` on the durations the gate remembered. Every shard reads
+:func:`split` on the durations the gate remembered. Every shard reads
 the same durations file, so the shares are disjoint and together cover every selected test.
+
+The split must be identical in every shard's process (and on every machine that computes it),
+so nothing here depends on hash or set order.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-from pytest_parex.child.sharding import split
-from pytest_parex.results import durations
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -46,14 +50,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _durations(path: str | None, section: str) -> dict[str, float]:
+def _durations(path: str | None, section: str) -> Mapping[str, Any]:
+    """One section of the durations file; damaged or missing means "no data" (the split
+    treats values that are not finite non-negative numbers as unknown)."""
     if not path:
         return {}
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return durations(data.get(section) if isinstance(data, dict) else None)
+    found = data.get(section) if isinstance(data, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 def unit_of(nodeid: str, by_file: bool) -> str:
@@ -76,3 +83,70 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = kept
+
+
+# ---------------------------------------------------------------------------- the split
+
+
+def _weights(units: Sequence[str], durations: Mapping[str, Any] | None) -> dict[str, float]:
+    """Duration of every unit; unknown ones get the mean of the known ones.
+
+    The mean (rather than 0) keeps new tests from all piling onto one shard;
+    when nothing is known every unit weighs 1.0, i.e. balance by count.
+    NaN, infinite and negative timings are treated as unknown: they would
+    make the greedy choice meaningless.
+    """
+    known = {
+        unit: float(value)
+        for unit in units
+        if durations is not None
+        and isinstance(value := durations.get(unit), (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    }
+    default = math.fsum(known.values()) / len(known) if known else 1.0
+    return {unit: known.get(unit, default) for unit in units}
+
+
+def split(
+    units: Sequence[str], n: int, durations: Mapping[str, Any] | None = None
+) -> list[list[str]]:
+    """Split *units* into *n* shards of about equal total duration.
+
+    Longest-processing-time-first greedy: units are taken longest first (ties
+    by name) and each goes to the shard with the least total so far (ties to
+    the one with fewer units, then the lowest index), which is within 4/3 of
+    the optimal makespan. Duplicate units are kept once. Each shard is sorted;
+    when *n* exceeds the number of units the trailing shards are empty and the
+    caller decides what to do.
+
+    Raises:
+        ValueError: if *n* is less than 1.
+    """
+    if n < 1:
+        raise ValueError(f"the number of shards must be at least 1, got {n}")
+    unique = sorted(set(units))  # sorted: set order must not leak into the result
+    weights = _weights(unique, durations)
+    order = sorted(unique, key=lambda unit: (-weights[unit], unit))
+    shards: list[list[str]] = [[] for _ in range(n)]
+    # (load, count, index): the heap pops the least loaded shard; the count
+    # spreads zero-duration units instead of stacking them on one shard.
+    heap = [(0.0, 0, index) for index in range(n)]
+    for unit in order:
+        load, count, index = heapq.heappop(heap)
+        shards[index].append(unit)
+        heapq.heappush(heap, (load + weights[unit], count + 1, index))
+    for shard in shards:
+        shard.sort()
+    # Greedy fills the lowest indexes first, so with fewer units than shards the
+    # empty ones are already at the end.
+    return shards
+
+
+def group_by_file(nodeids: Sequence[str]) -> dict[str, list[str]]:
+    """Group node ids by their file part (before the first ``::``), in input order."""
+    groups: dict[str, list[str]] = {}
+    for nodeid in nodeids:
+        groups.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
+    return groups

@@ -26,10 +26,11 @@ from typing import Any
 import pytest
 
 from pytest_parex import __version__
-from pytest_parex.items import GATE_RUN
 from pytest_parex.output import github, jsonreport, timeline
-from pytest_parex.output.summary import failure_text, rel, sanitize
+from pytest_parex.output.summary import failure_text
+from pytest_parex.output.text import rel, sanitize
 from pytest_parex.results import GateResult
+from pytest_parex.state import GATE_RUN
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Outputs:
         self.problems: list[str] = []
 
     def _needs(self) -> dict[str, tuple[str, ...]]:
-        return {c.name: c.needs for c in self.config.stash[GATE_RUN].config.checks}
+        return {c.name: c.needs for c in self.config.stash[GATE_RUN].checks.checks}
 
     def _write(self, what: str, path: Path, text: str) -> None:
         try:

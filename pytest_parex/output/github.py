@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_parex.output.summary import detail_of, rel, sanitize, seconds, totals_line
-from pytest_parex.results import BAD, CheckResult, GateResult
+from pytest_parex.output.summary import totals_line
+from pytest_parex.output.text import detail_of, rel, sanitize, seconds
+from pytest_parex.results import BAD, CheckResult, GateResult, Status
 
 MAX_ISSUE_ANNOTATIONS = 50
 """Per check; GitHub shows only the first few per step anyway."""
@@ -131,7 +132,7 @@ def md_cell(text: str) -> str:
 
 def step_summary(gate: GateResult, root: Path) -> str:
     """The gate as Markdown: the verdict, a table of the checks, the totals."""
-    mark = "passed" if gate.verdict else "failed"
+    mark = Status.PASSED if gate.verdict else Status.FAILED
     out = [
         f"### parex: {md_cell(gate.headline)}",
         "",

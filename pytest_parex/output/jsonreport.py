@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_parex.output import timeline
-from pytest_parex.output.summary import rel
-from pytest_parex.results import STATUSES, CheckResult, GateResult
+from pytest_parex.output.text import rel
+from pytest_parex.results import STATUSES, CheckResult, GateResult, Status
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "report.schema.json"
@@ -111,7 +111,7 @@ def document(
             "critical_path": round(gate.critical_path, 4),
             "bound": round(gate.bound, 4),
             "cpu": round(gate.cpu, 4),
-            "verdict": "passed" if gate.verdict else "failed",
+            "verdict": (Status.PASSED if gate.verdict else Status.FAILED).value,
             "headline": gate.headline,
             "gate": gate.gate,
             "on_failure": gate.on_failure,

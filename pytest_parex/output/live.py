@@ -34,8 +34,9 @@ from typing import Any
 import pytest
 from rich.text import Text
 
-from pytest_parex.items import GATE_RUN, ParexItem
-from pytest_parex.output.summary import (
+from pytest_parex import compat
+from pytest_parex.items import ParexItem
+from pytest_parex.output.text import (
     STATUS_STYLE,
     detail_of,
     rel,
@@ -43,7 +44,8 @@ from pytest_parex.output.summary import (
     seconds,
     string_console,
 )
-from pytest_parex.results import STATUSES, CheckResult, GateResult
+from pytest_parex.results import STATUSES, CheckResult, GateResult, Status
+from pytest_parex.state import GATE_RUN
 
 WAITING, RUNNING = "waiting", "running"
 INTERVAL = 0.25
@@ -178,7 +180,7 @@ def _visible(rows: Sequence[Row], verbosity: int, limit: int) -> tuple[list[Row]
     all fit, running checks come first, then failed ones, finished ones, waiting ones."""
     wanted = [i for i, r in enumerate(rows) if verbosity >= 0 or r.state == RUNNING]
     if len(wanted) > limit:
-        rank = {RUNNING: 0, "failed": 1, "timeout": 1, "error": 1, WAITING: 3}
+        rank = {RUNNING: 0, Status.FAILED: 1, Status.TIMEOUT: 1, Status.ERROR: 1, WAITING: 3}
         wanted = sorted(sorted(wanted, key=lambda i: rank.get(rows[i].state, 2))[: limit - 1])
     keep = set(wanted)
     return [rows[i] for i in wanted], [r for i, r in enumerate(rows) if i not in keep]
@@ -346,7 +348,7 @@ class LiveProgress:
         # plain lines alike; the display says the same. xdist does the same for its runs.
         terminal.showfspath = False
         manager = self.config.pluginmanager
-        manager.register(_Uncaptured(self, manager.get_plugin("capturemanager")), "parex-live-call")
+        manager.register(_Uncaptured(self), "parex-live-call")
         if self.mode == "live" and manager.has_plugin("xdist"):
             manager.register(_XdistMessages(self), "parex-live-xdist")
 
@@ -357,7 +359,7 @@ class LiveProgress:
 
     def _checks(self) -> list[tuple[str, str]]:
         run = self.config.stash[GATE_RUN]
-        return [(c.name, c.agent) for c in run.dispatcher.config.checks]
+        return [(c.name, c.agent) for c in run.checks.checks]
 
     def _elapsed(self) -> float:
         run = self.config.stash[GATE_RUN]
@@ -474,7 +476,7 @@ class LiveProgress:
             return (result[0], "", "")
         return result
 
-    def _foreign(self) -> Generator[None, Any, Any]:
+    def foreign(self) -> Generator[None, Any, Any]:
         """Around a hook in which pytest or xdist may write whole lines (``-v``)."""
         if self.mode != "live":
             return (yield)
@@ -495,15 +497,15 @@ class LiveProgress:
     ) -> Generator[None, Any, Any]:
         if self.verbosity <= 0:
             return (yield)
-        return (yield from self._foreign())
+        return (yield from self.foreign())
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, Any, Any]:
         if self.verbosity <= 0:
             return (yield)
-        return (yield from self._foreign())
+        return (yield from self.foreign())
 
-    def _capturing(self, on: bool) -> None:
+    def capturing(self, on: bool) -> None:
         with self._lock:
             self._captured = on
 
@@ -514,11 +516,11 @@ class LiveProgress:
 
     @contextlib.contextmanager
     def _phase(self) -> Iterator[None]:
-        self._capturing(True)
+        self.capturing(True)
         try:
             yield
         finally:
-            self._capturing(False)
+            self.capturing(False)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -562,20 +564,19 @@ class LiveProgress:
 class _Uncaptured:
     """The innermost wrapper of a check's call phase: capturing off while the check runs."""
 
-    def __init__(self, live: LiveProgress, capman: Any) -> None:
+    def __init__(self, live: LiveProgress) -> None:
         self.live = live
-        self.capman = capman
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        if not isinstance(item, ParexItem) or self.capman is None:
+        if not isinstance(item, ParexItem):
             return (yield)
-        with self.capman.global_and_fixture_disabled():
-            self.live._capturing(False)
+        with compat.uncaptured(item.config):
+            self.live.capturing(False)
             try:
                 return (yield)
             finally:
-                self.live._capturing(True)
+                self.live.capturing(True)
 
 
 class _XdistMessages:
@@ -586,7 +587,7 @@ class _XdistMessages:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> Generator[None, Any, Any]:
-        return (yield from self.live._foreign())
+        return (yield from self.live.foreign())
 
 
 def register(config: pytest.Config, option: str) -> LiveProgress:

@@ -1,66 +1,24 @@
-"""Results -> text (pure): the summary table, the failure report of one check.
-
-Check names and output are data: control characters (terminal escapes included) are shown
-escaped, and rich renders them as :class:`rich.text.Text`, never as markup.
-"""
+"""The summary section (pure): the table of checks, the totals, the verdict; and the failure
+report of one check. Rendered as aligned plain text, or as a rich table when colour is on."""
 
 from __future__ import annotations
 
 import io
 import os
-import re
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pytest_parex.results import CheckResult, GateResult
-
-# C0 controls except tab and newline, DEL, and C1 controls (0x9b is a one-byte CSI).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-STATUS_STYLE = {
-    "passed": "green",
-    "flaky": "yellow",
-    "failed": "red",
-    "timeout": "red",
-    "error": "red",
-    "skipped": "yellow",
-    "cancelled": "yellow",
-}
-
-
-def sanitize(text: str) -> str:
-    """``text`` with every control character shown as an escape (``\\x1b``), so that output
-    from a check can never move the cursor, change colours or set a window title."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def seconds(value: float) -> str:
-    if value < 60:
-        return f"{value:.2f}s"
-    minutes, secs = divmod(value, 60)
-    return f"{int(minutes)}m{secs:04.1f}s"
-
-
-def rel(path: str, root: Path) -> str:
-    if not path:
-        return ""
-    try:
-        return os.path.relpath(path, root) if os.path.isabs(path) else path
-    except ValueError:  # pragma: no cover - another drive on Windows
-        return path
-
-
-def detail_of(result: CheckResult) -> str:
-    """The detail column: the check's figure, or why it did not run."""
-    if result.status in ("skipped", "cancelled", "error") and result.reason:
-        if result.detail and result.detail != result.reason:
-            return f"{result.detail}; {result.reason}"
-        return result.reason
-    return result.detail
+from pytest_parex.output.text import (
+    STATUS_STYLE,
+    detail_of,
+    rel,
+    sanitize,
+    seconds,
+    string_console,
+)
+from pytest_parex.results import CheckResult, GateResult, Status
 
 
 def failure_text(result: CheckResult, root: Path) -> str:
@@ -91,14 +49,16 @@ def _rows(gate: GateResult, root: Path) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for r in gate.results:
         detail = detail_of(r)
-        if not r.ok and r.status not in ("skipped", "cancelled") and r.log_path:
+        if not r.ok and r.status not in (Status.SKIPPED, Status.CANCELLED) and r.log_path:
             detail = f"{detail} (log: {rel(r.log_path, root)})" if detail else rel(r.log_path, root)
         if r.attempts > 1 and "attempt" not in detail:
             detail = f"{detail} [{r.attempts} attempts]"
         if not r.blocking:
             detail = f"{detail} [non-blocking]" if detail else "[non-blocking]"
         duration = seconds(r.duration) if r.start is not None else "-"
-        rows.append((sanitize(r.name), sanitize(r.agent), r.status, duration, sanitize(detail)))
+        rows.append(
+            (sanitize(r.name), sanitize(r.agent), r.status.value, duration, sanitize(detail))
+        )
     return rows
 
 
@@ -154,22 +114,6 @@ def render_plain(gate: GateResult, root: Path) -> str:
 
 def gate_notes(gate: GateResult) -> list[str]:
     return [sanitize(s) for s in gate.serialised]
-
-
-def string_console(buffer: io.StringIO, *, width: int, color: bool, **extra: Any) -> Console:
-    """A rich console that renders into ``buffer`` (pytest's terminal writer owns stdout) and
-    never interprets markup, emoji or highlighting in data."""
-    return Console(
-        file=buffer,
-        width=width,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        emoji=False,
-        markup=False,
-        **extra,
-    )
 
 
 def render_rich(gate: GateResult, root: Path, *, width: int, color: bool) -> str:

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from pytest_parex.output.summary import sanitize, seconds
-from pytest_parex.results import CheckResult, GateResult
+from pytest_parex import graph
+from pytest_parex.output.text import sanitize, seconds
+from pytest_parex.results import CheckResult, GateResult, Status
 
 NAME_WIDTH = 20
 """Longest check name shown whole in the text timeline; longer names are cut with '~'."""
@@ -29,7 +30,7 @@ class Bar:
     name: str
     agent: str
     worker: str
-    status: str
+    status: Status
     start: float
     end: float
     critical: bool
@@ -66,30 +67,8 @@ def critical_chain(
 ) -> tuple[tuple[str, ...], float]:
     """The longest chain of durations through ``needs`` among the checks that ran, first
     check first, and its length. Ties go to the check listed first."""
-    ran = {r.name: r.duration for r in results if r.start is not None}
-    after: dict[str, list[str]] = {name: [] for name in ran}
-    for name in ran:
-        for dep in needs.get(name, ()):
-            if dep in after:
-                after[dep].append(name)
-    order = [r.name for r in results if r.name in ran]
-    rank: dict[str, float] = {}
-
-    def rank_of(name: str) -> float:
-        if name not in rank:
-            rank[name] = ran[name] + max((rank_of(d) for d in after[name]), default=0.0)
-        return rank[name]
-
-    for name in order:
-        rank_of(name)
-    if not order:
-        return (), 0.0
-    position = {name: i for i, name in enumerate(order)}
-    best = max(order, key=lambda n: (rank[n], -position[n]))
-    chain = [best]
-    while after[chain[-1]]:
-        chain.append(max(after[chain[-1]], key=lambda n: (rank[n], -position[n])))
-    return tuple(chain), rank[best]
+    ran = [r for r in results if r.ran]
+    return graph.critical_chain([r.name for r in ran], needs, {r.name: r.duration for r in ran})
 
 
 def build(
@@ -164,7 +143,7 @@ def _headline(timeline: Timeline, marker: str = "marked #") -> str:
 
 def _suffix(bar: Bar) -> str:
     text = f"{seconds(bar.start)}-{seconds(bar.end)}"
-    if bar.status != "passed":
+    if bar.status is not Status.PASSED:
         text += f" {bar.status}"
     return text
 
@@ -172,13 +151,13 @@ def _suffix(bar: Bar) -> str:
 # ---------------------------------------------------------------------------------- svg
 
 _FILL = {
-    "passed": "#4caf50",
-    "flaky": "#ffb300",
-    "failed": "#e53935",
-    "timeout": "#e53935",
-    "error": "#e53935",
-    "skipped": "#9e9e9e",
-    "cancelled": "#9e9e9e",
+    Status.PASSED: "#4caf50",
+    Status.FLAKY: "#ffb300",
+    Status.FAILED: "#e53935",
+    Status.TIMEOUT: "#e53935",
+    Status.ERROR: "#e53935",
+    Status.SKIPPED: "#9e9e9e",
+    Status.CANCELLED: "#9e9e9e",
 }
 _ROW, _LABEL, _PLOT, _PAD = 22, 220, 640, 10
 

@@ -1,0 +1,164 @@
+"""What a check kind is: its keys, its command, its verdict (the interface every kind module
+implements), and what a kind is handed when its check runs.
+
+A kind never imports :mod:`pytest_parex.config` at run time (only for types): the config layer
+imports the kinds to validate their keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pytest_parex.results import CheckResult, Status
+
+if TYPE_CHECKING:
+    from pytest_parex.config import Check, Validator
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key of a ``[tool.parex.checks.NAME]`` table: how its value is validated and where it
+    lands on the :class:`~pytest_parex.config.Check` (a field, or ``check.options``)."""
+
+    name: str
+    parse: Callable[[Validator, str, str, object], Any]
+    """``(validator, where, key, value) -> value``; raises through the validator."""
+    field: str = ""
+    """The Check field it sets; empty: ``check.options[name]`` (kind-specific keys)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and how checks run on this process."""
+
+    rootdir: Path
+    log_dir: Path
+    state_dir: Path
+    config_path: str
+    worker: str = "main"
+    cancelled: Callable[[], str | None] = lambda: None
+    cores: int = 1
+    """Cores a nested ``-n auto`` may use."""
+    save_baseline: bool = False
+    """``--parex-save-baseline``: benchmark checks store their results as the new baseline."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The process a check runs."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    shell: bool = False
+    files: Mapping[str, Path] = field(default_factory=dict)
+    """Report files the child writes: "pytest", "benchmark", "leaks"."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a kind made of a finished process."""
+
+    status: Status
+    detail: str
+    figures: Mapping[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    """Text that leads the failure report (issues, regressions, leaks) before the log tail."""
+    quiet: bool = False
+    """The output is for the gate, not for people (ruff's JSON): no tail in the report."""
+
+
+class Store(Protocol):
+    """What a kind may remember between runs (pytest's cache, on the controller)."""
+
+    def get(self, key: str, default: Any) -> Any: ...
+
+    def set(self, key: str, value: object) -> None: ...
+
+
+class Kind:
+    """A kind of check. Subclasses set the class attributes and override what differs."""
+
+    name: ClassVar[str]
+    agent: ClassVar[str] = "code-reviewer"
+    """The agent type a check of this kind gets when it names none."""
+    runs_pytest: ClassVar[bool] = False
+    """The command is a child ``python -m pytest``; ``pytest = [...]`` holds its arguments."""
+    exclusive: ClassVar[bool] = False
+    """Checks of this kind run alone unless their table says otherwise."""
+    keys: ClassVar[tuple[Key, ...]] = ()
+    """Keys only this kind accepts (stored in ``check.options``)."""
+
+    # ------------------------------------------------------------------ configuration
+
+    def resolve(
+        self,
+        v: Validator,
+        where: str,
+        argv: tuple[str, ...] | None,
+        options: dict[str, Any],
+        *,
+        shell: bool,
+    ) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The check's argv and options, from what its table gave: ``argv`` from ``run`` or
+        ``pytest`` (None: neither), ``options`` from :attr:`keys` (validated)."""
+        if argv is None:
+            raise v.error(where, 'needs a command: run = "..." or pytest = [...]')
+        return argv, options
+
+    def expand(self, check: Check) -> list[Check]:
+        """The checks one table stands for (a sharded tests check: one per shard)."""
+        return [check]
+
+    # ------------------------------------------------------------------ running
+
+    def prepare(self, check: Check, ctx: RunContext, env: dict[str, str]) -> Invocation:
+        """The process to start; ``env`` is the check's environment, the kind may add to it."""
+        return Invocation(check.argv, env, shell=check.shell)
+
+    def interpret(
+        self, check: Check, code: int | None, inv: Invocation, log: Path, ctx: RunContext
+    ) -> Verdict:
+        """The verdict of a process that exited with ``code`` (not timed out or cancelled)."""
+        if code == 0:
+            return Verdict(Status.PASSED, "")
+        return Verdict(Status.FAILED, exit_phrase(code))
+
+    # ------------------------------------------------------------------ the whole gate
+
+    def before_gate(self, checks: Sequence[Check], state_dir: Path, store: Store | None) -> None:
+        """Called on the controller before any check of this kind starts."""
+
+    def after_gate(
+        self, checks: Sequence[Check], results: Sequence[CheckResult], store: Store
+    ) -> None:
+        """Called on the controller once the gate is decided, to remember what helps next time."""
+
+
+def exit_phrase(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def load_json(path: Path | None) -> dict[str, Any]:
+    """A JSON object written by a child; {} when missing or damaged (the exit code decides)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_head(path: Path, limit: int) -> str:
+    """The first ``limit`` bytes of a log, decoded leniently."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""

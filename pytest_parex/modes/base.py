@@ -1,0 +1,157 @@
+"""What the process that owns the verdict does, with workers or without: record results,
+decide the gate, set the exit code, print the summary, remember durations for next time."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from pytest_parex import kinds, runner
+from pytest_parex.output import summary
+from pytest_parex.results import CheckResult, GateResult, Status, durations, gate_result, unrun
+from pytest_parex.state import GateRun, Mode
+
+DURATIONS_KEY = "parex/durations"
+"""pytest cache key of each check's remembered duration (seconds, smoothed)."""
+
+
+def remembered(config: pytest.Config) -> dict[str, float]:
+    """Durations remembered by earlier runs in pytest's cache ({} without the cacheprovider)."""
+    cache = getattr(config, "cache", None)
+    return durations(cache.get(DURATIONS_KEY, {})) if cache is not None else {}
+
+
+class VerdictPlugin:
+    """Summary, exit code and remembered durations: controller and in-process alike."""
+
+    def __init__(self, config: pytest.Config, run: GateRun) -> None:
+        self.config = config
+        self.run = run
+        self.gate: GateResult | None = None
+        self.started: dict[str, tuple[float, str]] = {}
+        self._sigterm: Any = None
+
+    @pytest.hookimpl
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        store = getattr(self.config, "cache", None)
+        for kind in kinds.all_kinds():
+            mine = [c for c in self.run.config.checks if c.kind == kind.name]
+            if mine:
+                kind.before_gate(mine, self.run.context.state_dir, store)
+        self._sigterm = runner.sigterm_as_interrupt()
+
+    @pytest.hookimpl
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        runner.restore_sigterm(self._sigterm)
+
+    def record(self, result: CheckResult) -> None:
+        self.run.results[result.name] = result
+        self.config.hook.pytest_parex_check_finished(config=self.config, result=result)
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "parex", None)
+        if isinstance(data, dict):
+            self.record(CheckResult.from_dict(data))
+
+    def ordered_results(self, interrupted: bool) -> list[CheckResult]:
+        out = []
+        for check in self.run.checks.checks:
+            result = self.run.results.get(check.name)
+            if result is None:
+                # A check cut short by Ctrl-C still ran from its start until now.
+                start, worker = self.started.get(check.name, (None, ""))
+                end = time.time() if start is not None else None
+                result = unrun(
+                    check,
+                    Status.CANCELLED if interrupted else Status.ERROR,
+                    "interrupted" if interrupted else "did not run",
+                    start=start,
+                    end=end,
+                    duration=(end - start) if start is not None and end is not None else 0.0,
+                    worker=worker,
+                )
+            out.append(result)
+        return out
+
+    @pytest.hookimpl
+    def pytest_parex_check_started(
+        self, config: pytest.Config, name: str, agent: str, worker: str
+    ) -> None:
+        self.started[name] = (time.time(), worker)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        self.stop_running(interrupted)
+        run = self.run
+        run.finished = time.time()
+        run.interrupted = interrupted
+        results = self.ordered_results(interrupted)
+        self.gate = gate_result(
+            run.checks,
+            results,
+            wall=run.finished - run.started,
+            interrupted=interrupted,
+            workers=run.workers,
+            parallel=run.mode is Mode.CONTROLLER,
+        )
+        self.remember(results)
+        self.config.hook.pytest_parex_gate_finished(config=self.config, gate=self.gate)
+        # The exit code follows the gate, not pytest's count of failed items -- but only
+        # between 0 and 1: usage errors, internal errors, interruptions and "no tests" stand.
+        if int(session.exitstatus) in (0, 1) and results:
+            session.exitstatus = (
+                pytest.ExitCode.OK if self.gate.verdict else pytest.ExitCode.TESTS_FAILED
+            )
+
+    def stop_running(self, interrupted: bool) -> None:
+        """Hook for the controller: kill what still runs before the workers go down."""
+
+    def remember(self, results: Sequence[CheckResult]) -> None:
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return
+        known = remembered(self.config)
+        for r in results:
+            if not r.ran or r.status is Status.CANCELLED:
+                continue
+            previous = known.get(r.name)
+            measured = r.duration if previous is None else 0.3 * previous + 0.7 * r.duration
+            known[r.name] = round(measured, 4)
+        cache.set(DURATIONS_KEY, known)
+        for kind in kinds.all_kinds():
+            mine = [c for c in self.run.config.checks if c.kind == kind.name]
+            if mine:
+                kind.after_gate(mine, results, cache)
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.gate is None or not self.gate.results:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "parex")
+        width = self.config.get_terminal_writer().fullwidth
+        tr.write(summary.render(self.gate, self.config.rootpath, width=width, color=tr.hasmarkup))
+
+
+class IdleSummaries:
+    """Controller and in-process: skip hypothesis's terminal summary when hypothesis was never
+    imported. Its hook imports all of hypothesis to report observations and failing examples
+    that cannot exist then (0.3 s a run; 2 s without a bytecode cache), and the gate's items
+    are never hypothesis tests."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Inside the terminal reporter's sessionfinish wrapper, which calls
+        # pytest_terminal_summary after this hook: unregistering here takes effect there.
+        if "hypothesis" in sys.modules:
+            return
+        manager = session.config.pluginmanager
+        plugin = manager.get_plugin("hypothesispytest")
+        if plugin is not None:
+            manager.unregister(plugin)

@@ -1,0 +1,123 @@
+"""The state of one gate run, shared by the hooks of this process (in ``config.stash``)."""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_parex.config import Check, ParexConfig, drop_missing_needs
+from pytest_parex.dispatch import Dispatcher
+from pytest_parex.kinds.base import RunContext
+from pytest_parex.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_parex.workers import Capped
+
+
+class Mode(enum.Enum):
+    """What this process does in the gate."""
+
+    CONTROLLER = "xdist"
+    """The xdist controller: schedules checks on workers, owns the summary."""
+    WORKER = "worker"
+    """An xdist worker: runs the checks it is sent."""
+    INPROCESS = "inprocess"
+    """No workers: this process runs the checks one after another, owns the summary."""
+    PLAN = "plan"
+    """``--parex-plan`` / ``--collect-only``: the plan is printed, no check runs."""
+
+    @property
+    def owns_verdict(self) -> bool:
+        """Whether this process decides the gate, prints the summary and writes reports."""
+        return self in (Mode.CONTROLLER, Mode.INPROCESS)
+
+
+@dataclass
+class GateRun:
+    """Everything one gate run shares between hooks of one process."""
+
+    config: ParexConfig
+    """The gate as configured (after ``--parex-only``/``--parex-skip``)."""
+    config_path: Path
+    context: RunContext
+    mode: Mode
+    why: str = ""
+    """Why checks run one after another in this process (for the header)."""
+    capped: Capped | None = None
+    """Fewer workers because the gate runs nested in another parallel runner."""
+    remembered: dict[str, float] = field(default_factory=dict)
+    """Durations remembered by earlier runs (pytest's cache)."""
+    expected: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    """Where each expected duration came from ("last runs", "expected key", "no data")."""
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    cancels: dict[str, str] = field(default_factory=dict)
+    """Check name -> reason, set by the controller's cancel command (worker side)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    interrupted: bool = False
+    workers: int = 0
+    run_check: Callable[[Check], CheckResult] = field(default=lambda check: _no_runner(check))
+    """How this process runs one check item (set by the mode's plugin)."""
+    selected: ParexConfig | None = None
+    """The checks that survived -k, --lf and --deselect (None until collection says)."""
+    _dispatcher: Dispatcher | None = None
+
+    @property
+    def checks(self) -> ParexConfig:
+        """The gate as it runs: the selected checks once collection has chosen them."""
+        return self.selected if self.selected is not None else self.config
+
+    def select(self, names: Sequence[str]) -> None:
+        """Schedule only ``names`` (what survived -k, --lf, --deselect): needs on the others
+        are dropped, so a deselected check does not block its dependents. Every worker
+        collects the same checks, so only the first call counts."""
+        if self.selected is None:
+            if list(names) == [c.name for c in self.config.checks]:
+                self.selected = self.config
+            else:
+                self.selected = drop_missing_needs(self.config, names)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The scheduling state, built once -- after the expected durations and the selection
+        are known (workers never build one)."""
+        if self._dispatcher is None:
+            self._dispatcher = Dispatcher(self.checks, self.expected)
+        return self._dispatcher
+
+    def cancel(self, name: str, reason: str) -> None:
+        with self.lock:
+            self.cancels.setdefault(name, reason)
+
+    def cancel_reason(self, name: str) -> str | None:
+        with self.lock:
+            return self.cancels.get(name) or self.cancels.get("*")
+
+
+def _no_runner(check: Check) -> CheckResult:
+    raise RuntimeError(f"parex: check {check.name} was to run where no check runs")
+
+
+GATE_RUN = pytest.StashKey[GateRun]()
+
+
+def run_here(run: GateRun, check: Check) -> CheckResult:
+    """Run ``check`` in this process, unless the controller already cancelled it."""
+    from dataclasses import replace
+
+    from pytest_parex.execute import execute
+    from pytest_parex.results import Status, unrun
+
+    early = run.cancel_reason(check.name)
+    if early:
+        return unrun(check, Status.CANCELLED, early)
+    return execute(check, replace(run.context, cancelled=lambda: run.cancel_reason(check.name)))
