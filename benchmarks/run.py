@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_parex.config import to_toml
+
 PY = sys.executable
 AGENTS = ("code-reviewer", "test-runner", "feature-implementer", "refactorer", "debugger")
 SECTIONS = ("overhead", "cpu", "scheduling", "scale", "failfast")
@@ -146,17 +148,8 @@ def assert_nothing_left(root: Path, what: str) -> None:
         raise BenchError(f"{what}: processes left running: {left}")
 
 
-def toml_str(value: str) -> str:
-    return json.dumps(value)
-
-
-def gate_pyproject(checks: Mapping[str, Mapping[str, Any]], top: str = "") -> str:
-    lines = ["[tool.parex]", top] if top else ["[tool.parex]"]
-    for name, keys in checks.items():
-        lines.append(f"[tool.parex.checks.{name}]")
-        for key, value in keys.items():
-            lines.append(f"{key} = {json.dumps(value)}")
-    return "\n".join(lines) + "\n"
+def gate_pyproject(checks: Mapping[str, Mapping[str, Any]], **top: Any) -> str:
+    return to_toml({**top, "checks": checks})
 
 
 def parex_cmd(*extra: str) -> list[str]:
@@ -475,8 +468,7 @@ def scheduling(root: Path, reps: int) -> dict[str, Any]:
             if "needs" in c:
                 keys["needs"] = c["needs"]
             checks[name] = keys
-        top = "[tool.parex.agents]\n" + "\n".join(f"{a} = {n}" for a, n in DAG_AGENTS.items())
-        write(proj / "pyproject.toml", gate_pyproject(checks, top))
+        write(proj / "pyproject.toml", gate_pyproject(checks, agents=DAG_AGENTS))
         for label, series in (("plan_first", first), ("plan_second", second)):
             plan = expect_ok(run(parex_cmd("--parex-plan"), proj), "plan")
             m_plan = re.search(r"predicted: wall ((?:\d+m)?[\d.]+s)", plan.output)
@@ -619,7 +611,7 @@ def failfast(root: Path, reps: int) -> dict[str, Any]:
             "s1": {"agent": "test-runner", "run": [PY, "sleeper.py", token, "s1"]},
             "s2": {"agent": "debugger", "run": [PY, "sleeper.py", token, "s2"]},
         }
-        write(proj / "pyproject.toml", gate_pyproject(checks, 'on-failure = "fail-fast"'))
+        write(proj / "pyproject.toml", gate_pyproject(checks, **{"on-failure": "fail-fast"}))
         with Watcher(token).watching() as watcher:
             m = expect_ok(run(parex_cmd("-p", "no:cacheprovider"), proj), "failfast", code=1)
         if watcher.seen < 4:

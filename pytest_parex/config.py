@@ -12,6 +12,7 @@ kind accepts): each names its validator and the :class:`Check` field it sets.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shlex
 import sys
@@ -604,3 +605,42 @@ def drop_missing_needs(config: ParexConfig, kept: Sequence[str]) -> ParexConfig:
     if isinstance(gate, int):
         gate = min(gate, max(len(checks), 1))
     return replace(config, checks=checks, gate=gate)
+
+
+# --------------------------------------------------------------------------------------------
+# writing (--parex-show-config, and tests and benchmarks that write gates)
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as an inline TOML value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def toml_key(key: str) -> str:
+    bare = key and all(ch.isalnum() or ch in "-_" for ch in key) and key.isascii()
+    return key if bare else json.dumps(key)
+
+
+def to_toml(table: Mapping[str, Any]) -> str:
+    """``table`` as a ``[tool.parex]`` section (checks and agents as sub-tables)."""
+    lines = ["[tool.parex]"]
+    for key, value in table.items():
+        if key not in ("checks", "agents"):
+            lines.append(f"{toml_key(key)} = {toml_value(value)}")
+    if table.get("agents"):
+        lines += ["", "[tool.parex.agents]"]
+        lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in table["agents"].items()]
+    for name, check in table.get("checks", {}).items():
+        lines += ["", f"[tool.parex.checks.{toml_key(name)}]"]
+        lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in check.items()]
+    return "\n".join(lines) + "\n"

@@ -4,7 +4,6 @@ and TOML output of a ``[tool.parex]`` table (``--parex-show-config``)."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import sys
@@ -146,40 +145,3 @@ def load_document(path: Path) -> dict[str, Any] | None:
         return read_document(path)
     except ConfigError:
         return None
-
-
-# ------------------------------------------------------------------------------------ TOML out
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def _key(key: str) -> str:
-    bare = key and all(ch.isalnum() or ch in "-_" for ch in key) and key.isascii()
-    return key if bare else json.dumps(key)
-
-
-def to_toml(table: Mapping[str, Any]) -> str:
-    """``table`` as a ``[tool.parex]`` section (checks and agents as sub-tables)."""
-    lines = ["[tool.parex]"]
-    for key, value in table.items():
-        if key not in ("checks", "agents"):
-            lines.append(f"{_key(key)} = {_value(value)}")
-    if table.get("agents"):
-        lines += ["", "[tool.parex.agents]"]
-        lines += [f"{_key(k)} = {_value(v)}" for k, v in table["agents"].items()]
-    for name, check in table.get("checks", {}).items():
-        lines += ["", f"[tool.parex.checks.{_key(name)}]"]
-        lines += [f"{_key(k)} = {_value(v)}" for k, v in check.items()]
-    return "\n".join(lines) + "\n"

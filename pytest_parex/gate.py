@@ -38,7 +38,7 @@ def show_config(config: pytest.Config) -> int:
     for note in parsed.notes:
         print(f"# {note}")
     print(f"# {rel(str(path), config.rootpath)}")
-    print(discovery.to_toml(table), end="")
+    print(cfg.to_toml(table), end="")
     return 0
 
 

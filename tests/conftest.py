@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from pytest_parex.config import to_toml
+
 # A check command that records its own start and end (wall clock) in times/NAME.json,
 # then sleeps and exits with the given code. Usage: rec.py NAME SECONDS [EXIT] [TOKEN].
 REC = """\
@@ -34,31 +36,8 @@ sys.exit(code)
 """
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(value)
-
-
 def pyproject(checks: Mapping[str, Mapping[str, Any]], **top: Any) -> str:
-    lines = ["[tool.parex]"]
-    agents = top.pop("agents", None)
-    lines += [f"{k} = {toml_value(v)}" for k, v in top.items()]
-    if agents:
-        lines.append("[tool.parex.agents]")
-        lines += [f"{json.dumps(k)} = {v}" for k, v in agents.items()]
-    for name, keys in checks.items():
-        lines.append(f"[tool.parex.checks.{json.dumps(name)}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
-    return "\n".join(lines) + "\n"
+    return to_toml({**top, "checks": checks})
 
 
 @dataclass

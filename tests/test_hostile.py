@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Project, processes_with, toml_value
+from conftest import Project, processes_with
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_parex.config import GLOBAL_KEYS, check_keys
+from pytest_parex.config import GLOBAL_KEYS, check_keys, toml_value
 
 NO_XDIST = ("-p", "no:xdist")
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import Project, wait_gone
 
+from pytest_parex import files
 from pytest_parex.output import jsonreport
 
 NO_XDIST = ("-p", "no:xdist")
@@ -32,8 +33,8 @@ def test_schema_rejects_what_it_should() -> None:
 
 def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "report.json"
-    jsonreport.write_atomic(target, "one")
-    jsonreport.write_atomic(target, "two")
+    files.write_atomic(target, "one")
+    files.write_atomic(target, "two")
     assert target.read_text() == "two"
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.json"]
     assert target.stat().st_mode & 0o777 == 0o644

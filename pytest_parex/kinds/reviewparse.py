@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+from pytest_parex.files import relative_posix
+
 __all__ = [
     "Issue",
     "detect_tool",
@@ -59,17 +61,9 @@ def _relative(path: str, root: Path | None) -> str:
     """Return *path* relative to *root* when it lies under it, else unchanged."""
     if root is None or not path:
         return path
-    candidate = Path(path)
-    if not candidate.is_absolute():
+    if not Path(path).is_absolute():
         return path
-    # Try the literal paths first (cheap, no symlink surprises), then the resolved
-    # ones, because tools report resolved paths while *root* may go through a link.
-    for base, target in ((root.absolute(), candidate), (root.resolve(), candidate.resolve())):
-        try:
-            return target.relative_to(base).as_posix()
-        except ValueError:
-            continue
-    return path
+    return relative_posix(path, root) or path
 
 
 def _int_or_none(value: object) -> int | None:

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from pytest_parex import __version__
+from pytest_parex.files import write_atomic
 from pytest_parex.output import github, jsonreport, timeline
 from pytest_parex.output.summary import failure_text
 from pytest_parex.output.text import rel, sanitize
@@ -91,7 +92,7 @@ class Outputs:
 
     def _write(self, what: str, path: Path, text: str) -> None:
         try:
-            jsonreport.write_atomic(path, text)
+            write_atomic(path, text)
         except OSError as exc:
             self.problems.append(f"parex: could not write the {what} to {path}: {exc.strerror}")
         else:

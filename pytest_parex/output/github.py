@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_parex.files import relative_posix
 from pytest_parex.output.summary import totals_line
 from pytest_parex.output.text import detail_of, rel, sanitize, seconds
 from pytest_parex.results import BAD, CheckResult, GateResult, Status
@@ -70,8 +71,8 @@ def _workspace_path(path: str, root: Path, workspace: Path | None) -> str:
     full = Path(path) if os.path.isabs(path) else root / path
     if workspace is not None:
         try:
-            return full.resolve().relative_to(workspace.resolve()).as_posix()
-        except (ValueError, OSError):
+            return relative_posix(full, workspace) or path
+        except OSError:
             pass
     return path
 
