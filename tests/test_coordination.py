@@ -276,6 +276,32 @@ def test_killed_worker_is_an_error_and_the_others_pass(project: Project) -> None
     )
 
 
+def test_killed_worker_of_a_shard_takes_the_shards_processes_and_log(project: Project) -> None:
+    """A shard's files are named after the shard (tests.shard-1-of-2.*), not its check name:
+    the controller must find the shard's process group and log by that name."""
+    tests = project.path / "tests"
+    tests.mkdir()
+    (tests / "test_a.py").write_text(
+        "import os, subprocess, time\n"
+        "def test_kills_its_worker():\n"
+        f"    subprocess.Popen(['sleep', '60', '{project.token}'])\n"
+        "    print('shard started', flush=True)\n"
+        "    os.kill(os.getppid(), 9)  # the child pytest's parent: the xdist worker\n"
+        "    time.sleep(60)\n"
+    )
+    (tests / "test_b.py").write_text("def test_fine():\n    pass\n")
+    project.write({"tests": {"pytest": ["-q", "-s", "tests"], "shards": 2}})
+    result = project.pytester.runpytest_subprocess("--parex", "-n", "2", timeout=120)
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines_random(
+        [
+            "tests[[]?/2[]]*error*agent crashed*(log: .parex/logs/tests.shard-?-of-2.log)*",
+            "tests[[]?/2[]]*passed*1 passed*",
+        ]
+    )
+    # The project fixture proves the shard's `sleep 60` died with its process group.
+
+
 def test_plan_prints_order_waves_and_runs_nothing(project: Project) -> None:
     project.write(
         {

@@ -89,8 +89,8 @@ class ControllerPlugin(VerdictPlugin):
         check = self.run.config.check(name)
         # A worker that died leaves its check's process group behind: kill it from the file
         # the runner wrote (works for workers on this machine).
-        runner.kill_group_from_file(self.run.context.state_dir / f"{name}.pgid")
-        log = self.run.context.log_dir / f"{name}.log"
+        runner.kill_group_from_file(self.run.context.state_dir / f"{check.file_name}.pgid")
+        log = self.run.context.log_dir / f"{check.file_name}.log"
         why = f"agent crashed (worker {wid})"
         result = unrun(
             check,
