@@ -10,7 +10,6 @@ and ignores names it does not know. Wrapping that method is the smallest possibl
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -42,16 +41,3 @@ def install_command_handler(config: pytest.Config, handler: CommandHandler) -> b
             plugin.handle_command = handle_command
             return True
     return False
-
-
-def uncaptured(config: pytest.Config) -> contextlib.AbstractContextManager[None]:
-    """Output capturing off for a while (the live display writes while a check runs in this
-    process). pytest has no public API for it: ``CaptureManager.global_and_fixture_disabled``
-    (pytest 8.x-9.x) is what ``capsys.disabled()`` uses; without a capture manager (``-s``,
-    ``-p no:capture``) there is nothing to turn off."""
-    capman = config.pluginmanager.get_plugin("capturemanager")
-    disabled = getattr(capman, "global_and_fixture_disabled", None)
-    if disabled is None:
-        return contextlib.nullcontext()
-    manager: contextlib.AbstractContextManager[None] = disabled()
-    return manager

@@ -125,7 +125,7 @@ def configure(config: pytest.Config) -> None:
     config.option.maxfail = 0
 
     known = remembered(config)
-    decision = workers.decide(config, parex_config, known)
+    decision = workers.decide(config, parex_config)
     workers.apply_to_xdist(config, decision)
     expected, sources = plan.expected_durations(parex_config, known)
     run = GateRun(
@@ -135,6 +135,7 @@ def configure(config: pytest.Config) -> None:
         mode=decision.mode,
         why=decision.why,
         capped=decision.capped,
+        workers=decision.workers,
         remembered=known,
         expected=expected,
         sources=sources,
@@ -149,8 +150,7 @@ def _context(
     rootdir = config.rootpath
     workerinput = getattr(config, "workerinput", {})
     cores = os.cpu_count() or 1
-    if decision.mode is not Mode.INPROCESS:
-        cores = max(1, cores // max(1, decision.workers))
+    cores = max(1, cores // max(1, decision.workers))
     return RunContext(
         rootdir=rootdir,
         log_dir=rootdir / parex_config.log_dir,
@@ -163,7 +163,7 @@ def _context(
 
 
 def _register(config: pytest.Config, run: GateRun) -> None:
-    from pytest_parex.modes import controller, inprocess, worker
+    from pytest_parex.modes import controller, local, plan, worker
 
     manager = config.pluginmanager
     if run.mode is Mode.WORKER:
@@ -173,12 +173,12 @@ def _register(config: pytest.Config, run: GateRun) -> None:
         return
     manager.register(IdleSummaries(), "parex-idle-summaries")
     if run.mode is Mode.PLAN:
-        manager.register(inprocess.PlanPlugin(config, run), "parex-plan")
+        manager.register(plan.PlanPlugin(config, run), "parex-plan")
         return
     if run.mode is Mode.CONTROLLER:
         manager.register(controller.ControllerPlugin(config, run), "parex-controller")
     else:
-        manager.register(inprocess.InProcessPlugin(config, run), "parex-inprocess")
+        manager.register(local.LocalPlugin(config, run), "parex-local")
     live.register(config, config.getoption("parex_progress"))
     artifacts.register(config)
 
@@ -193,8 +193,10 @@ def report_header(config: pytest.Config) -> list[str] | None:
     agents = ", ".join(f"{a} x{instances[a]}" for a in used) or "none"
     gate = c.gate if isinstance(c.gate, str) else f"{c.gate} of {len(c.checks)}"
     how = {
+        Mode.LOCAL: f"{run.workers} local agents"
+        if run.workers > 1
+        else f"one after another ({run.why})",
         Mode.CONTROLLER: f"{len(config.getoption('tx', None) or [])} xdist workers",
-        Mode.INPROCESS: f"one after another (no xdist workers: {run.why})",
         Mode.PLAN: "plan only",
         Mode.WORKER: "worker",
     }[run.mode]
@@ -216,6 +218,9 @@ def _makereport(
     if isinstance(item, ParexItem) and item.result is not None and rep.when == "call":
         # Builtins only: the report crosses from the worker to the controller.
         rep.parex = item.result.to_dict()  # type: ignore[attr-defined]
+        # The check's own time, not the protocol's (local agents report a finished check):
+        # JUnit XML and --durations read this.
+        rep.duration = item.result.duration
     return rep
 
 

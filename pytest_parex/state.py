@@ -24,19 +24,21 @@ if TYPE_CHECKING:
 class Mode(enum.Enum):
     """What this process does in the gate."""
 
+    LOCAL = "local"
+    """The default: this process runs the checks side by side, each supervised by a thread
+    (local agents; one at a time with ``-n 0``), and owns the summary."""
     CONTROLLER = "xdist"
-    """The xdist controller: schedules checks on workers, owns the summary."""
+    """The xdist controller (``-n N``, ``--tx``): schedules checks on workers, owns the
+    summary."""
     WORKER = "worker"
     """An xdist worker: runs the checks it is sent."""
-    INPROCESS = "inprocess"
-    """No workers: this process runs the checks one after another, owns the summary."""
     PLAN = "plan"
     """``--parex-plan`` / ``--collect-only``: the plan is printed, no check runs."""
 
     @property
     def owns_verdict(self) -> bool:
         """Whether this process decides the gate, prints the summary and writes reports."""
-        return self in (Mode.CONTROLLER, Mode.INPROCESS)
+        return self in (Mode.LOCAL, Mode.CONTROLLER)
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""How many xdist workers the gate starts, how they start, and what it runs inside.
+"""How the gate's agents run: the mode decision (local slots by default, xdist workers with
+``-n N``/``--tx``, one after another with ``-n 0``), lean xdist workers, and nesting.
 
-A gate worker runs no Python test: it collects the checks from the config and starts their
-processes. Yet a plain xdist worker pays for everything a test session needs, and the gate
-waits for its workers at the start (their first checks) and at the end (their shutdown).
-Measured on this project's 2-core machine, per worker:
+Local agents cost nothing to start (:mod:`pytest_parex.modes.local`). An xdist worker costs a
+pytest process -- and a gate worker runs no Python test: it collects the checks from the
+config and starts their processes. Measured on this project's 2-core machine, per worker:
 
 * assertion rewriting of every module of every plugin distribution (pytest_parex, xdist,
   pytest-benchmark, hypothesis...): cheap when pytest can cache the rewritten bytecode,
@@ -12,19 +12,15 @@ Measured on this project's 2-core machine, per worker:
   imports all of hypothesis there (0.3 s; 1-2 s with rewriting and no bytecode cache);
 * pytest's unraisable-exception plugin collects garbage twice at exit (0.1 s).
 
-So the workers the gate starts itself (not those of a user's ``--tx`` or ``-n``) get
-``--assert=plain -p no:unraisableexception`` through ``PYTEST_ADDOPTS`` in their xdist spec
-(``popen//env:NAME=value``), and drop their terminal reporter once configured
-(:mod:`pytest_parex.modes.worker`). The options of every other plugin still load, so the
-controller's arguments parse on the worker as before. The worker restores the environment
-before any check runs: checks inherit the user's own ``PYTEST_ADDOPTS``, never ours.
-(5 checks of ``sleep 2``: 11 s -> 4 s of CPU.)
-
-A worker that costs more to start than its checks take is not started at all: see
-:func:`worker_count`.
+So the workers of ``-n N`` get ``--assert=plain -p no:unraisableexception`` through
+``PYTEST_ADDOPTS`` in their xdist spec (``popen//env:NAME=value``), and drop their terminal
+reporter once configured (:mod:`pytest_parex.modes.worker`). The options of every other
+plugin still load, so the controller's arguments parse on the worker as before. The worker
+restores the environment before any check runs: checks inherit the user's own
+``PYTEST_ADDOPTS``, never ours. A user's own ``--tx`` specs are left as they are.
 
 Nested in another parallel runner (tox run-parallel, nox, an xdist worker), each of which
-already keeps the cores busy, the gate starts fewer workers and says so in its header line.
+already keeps the cores busy, the gate runs fewer checks at once and says so in its header.
 """
 
 from __future__ import annotations
@@ -32,14 +28,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from pytest_parex import dispatch, plan, runner
+from pytest_parex import dispatch, runner
 from pytest_parex.config import ParexConfig
 from pytest_parex.state import Mode
 
@@ -84,49 +79,6 @@ def restore_environ(environ: MutableMapping[str, str] | None = None) -> bool:
     else:
         env.pop(ADDOPTS, None)
     return True
-
-
-# ---------------------------------------------------------------------------- how many
-
-
-CLEARLY_BETTER = 0.8
-"""Fewer workers than agent instances only when predicted to take at most 80% of the time."""
-
-
-def worker_count(
-    config: ParexConfig,
-    remembered: Mapping[str, float],
-    needed: int,
-    *,
-    start_cost: float,
-    cores: int,
-) -> int:
-    """How many xdist workers finish the gate soonest; 1 means none (run in-process).
-
-    Each worker costs ``start_cost`` seconds of CPU before its first check, and ``cores``
-    share that work. Short checks (200 checks of ``true``) finish sooner one after another
-    than the workers take to start. Only when every check's duration is known from earlier
-    runs (or its ``expected`` key) and fewer workers are clearly faster; otherwise one worker
-    per agent instance that has work, as before.
-    """
-    expected, sources = plan.expected_durations(config, remembered)
-    if plan.NO_DATA in sources.values() or needed <= 1:
-        return needed
-
-    def predicted(k: int) -> float:
-        if k == 1:
-            return sum(expected.values())
-        return plan.simulate(config, expected, k).makespan + start_cost * k / cores
-
-    full = predicted(needed)
-    best = min(range(1, needed + 1), key=lambda k: (predicted(k), -k))
-    return best if predicted(best) <= CLEARLY_BETTER * full else needed
-
-
-def start_cost_estimate() -> float:
-    """What one worker costs to start, judged by what this controller has cost so far: the
-    same interpreter, imports and plugins (bounded, for long-lived embedding processes)."""
-    return min(max(time.process_time(), 0.2), 2.0)
 
 
 # ---------------------------------------------------------------------------- nesting
@@ -241,59 +193,52 @@ class Decision:
 
     mode: Mode
     workers: int
-    """Workers the gate needs (the controller's xdist workers; 1 for one process)."""
+    """Agent slots (local), xdist workers (controller), or 1 (one after another)."""
     why: str = ""
     """Why the checks run one after another in this process (for the header)."""
     specs: tuple[str, ...] = ()
-    """xdist ``--tx`` specs of the workers the gate starts itself (none: the user's)."""
+    """Lean xdist ``--tx`` specs for ``-n N`` (none: the user's ``--tx`` stand)."""
     capped: Capped | None = None
 
 
-def decide(
-    config: pytest.Config, parex_config: ParexConfig, remembered: Mapping[str, float]
-) -> Decision:
-    """The mode of this process and its workers, from xdist's options and the gate."""
+def decide(config: pytest.Config, parex_config: ParexConfig) -> Decision:
+    """The mode of this process and its agents, from xdist's options and the gate.
+
+    By default the checks run side by side on local agent slots of this process
+    (:mod:`pytest_parex.modes.local`): one slot per agent instance that has work, at most
+    ``max-parallel``, fewer when nested. ``-n N`` and ``--tx`` ask for xdist workers instead
+    (other interpreters, other machines); ``-n 0`` for one check after another.
+    """
     if hasattr(config, "workerinput"):
         return Decision(Mode.WORKER, int(config.workerinput.get("workercount", 1) or 1))
     needed = dispatch.workers_needed(parex_config)
     capped = apply(os.environ, os.cpu_count(), needed, explicit=explicit(config))
     if capped is not None:
         needed = capped.allowed
-    xdist_on = config.pluginmanager.hasplugin("xdist")
     if config.getoption("parex_plan") or config.getoption("collectonly"):
         # --collect-only runs no check either: the plan, not a gate of "did not run" errors.
         return Decision(Mode.PLAN, needed, capped=capped)
-    why = "xdist is not loaded" if not xdist_on else "-n 0"
-    if not xdist_on:
-        return Decision(Mode.INPROCESS, 1, why, capped=capped)
-    numprocesses = config.getoption("numprocesses", None)
-    user_tx = config.getoption("tx", None)
-    if user_tx:
-        mode = Mode.CONTROLLER if numprocesses != 0 else Mode.INPROCESS
-        return Decision(mode, len(user_tx), why, capped=capped)
-    if numprocesses is not None:
-        return Decision(Mode.INPROCESS, 1, why, capped=capped)
-    count, why = auto_count(parex_config, needed, remembered, capped is not None)
-    if count <= 1:
-        return Decision(Mode.INPROCESS, 1, why, capped=capped)
-    return Decision(Mode.CONTROLLER, count, specs=tuple(local_specs(count)), capped=capped)
-
-
-def auto_count(
-    parex_config: ParexConfig, needed: int, remembered: Mapping[str, float], nested: bool
-) -> tuple[int, str]:
-    """How many workers the gate starts by itself (1: none, the checks run in-process), and
-    why it starts none."""
+    xdist_on = config.pluginmanager.hasplugin("xdist")
+    numprocesses = config.getoption("numprocesses", None) if xdist_on else None
+    user_tx = config.getoption("tx", None) if xdist_on else None
+    if user_tx and numprocesses != 0:
+        # -n N: xdist made N plain popen specs; they start lean (nothing of theirs runs tests).
+        specs = tuple(local_specs(len(user_tx))) if numprocesses else ()
+        return Decision(Mode.CONTROLLER, len(user_tx), specs=specs, capped=capped)
+    if numprocesses == 0:
+        return Decision(Mode.LOCAL, 1, "-n 0", capped=capped)
     if needed <= 1:
-        return needed, "nested gate" if nested else "one agent instance has work"
-    count = worker_count(
-        parex_config,
-        remembered,
-        needed,
-        start_cost=start_cost_estimate(),
-        cores=os.cpu_count() or 1,
-    )
-    return count, "" if count > 1 else "the checks are shorter than starting workers would take"
+        why = (
+            "nested gate"
+            if capped is not None
+            else (
+                "max-parallel 1"
+                if parex_config.max_parallel == 1
+                else "one agent instance has work"
+            )
+        )
+        return Decision(Mode.LOCAL, 1, why, capped=capped)
+    return Decision(Mode.LOCAL, needed, capped=capped)
 
 
 def explicit(config: pytest.Config) -> bool:

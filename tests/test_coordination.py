@@ -264,7 +264,7 @@ def test_killed_worker_is_an_error_and_the_others_pass(project: Project) -> None
             "b": {"agent": "test-runner", "run": project.rec("b", 1.5)},
         }
     )
-    result = project.pytester.runpytest_subprocess("--parex", timeout=120)
+    result = project.pytester.runpytest_subprocess("--parex", "-n", "3", timeout=120)
     assert result.ret == 1
     result.stdout.fnmatch_lines_random(
         [

@@ -101,7 +101,8 @@ def test_timeout_kills_the_whole_tree(project: Project, xdist: bool) -> None:
             "quick": {"agent": "code-reviewer", "run": project.rec("quick", 0.1)},
         }
     )
-    args = ["--parex"] if xdist else ["--parex", *NO_XDIST]
+    # xdist workers (-n 2), and local agents with xdist not even loaded.
+    args = ["--parex", "-n", "2"] if xdist else ["--parex", *NO_XDIST]
     result = project.pytester.runpytest_subprocess(*args)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
@@ -144,7 +145,8 @@ def test_summary_shows_table_times_and_speedup(project: Project, xdist: bool) ->
             "b": {"agent": "test-runner", "run": project.rec("b", 0.5), "description": "b"},
         }
     )
-    args = ["--parex"] if xdist else ["--parex", *NO_XDIST]
+    # xdist workers (-n 2); without xdist, one check at a time: the sequential baseline.
+    args = ["--parex", "-n", "2"] if xdist else ["--parex", *NO_XDIST, "--parex-max-parallel=1"]
     result = project.pytester.runpytest_subprocess(*args)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
@@ -159,7 +161,7 @@ def test_summary_shows_table_times_and_speedup(project: Project, xdist: bool) ->
         ]
     )
     if not xdist:
-        result.stdout.fnmatch_lines(["*one after another*"])
+        result.stdout.fnmatch_lines(["*one after another (max-parallel 1)*"])
         # One after another: the two runs do not overlap.
         times = project.times()
         assert not overlap(times["a"], times["b"])

@@ -10,7 +10,6 @@ import pytest
 from conftest import Project
 
 from pytest_parex import workers
-from pytest_parex.config import ParexConfig, parse
 
 SHOW_ENV = """\
 import json, os, sys
@@ -60,7 +59,8 @@ def test_checks_inherit_the_users_pytest_addopts_not_the_workers(
     )
     if addopts is not None:
         monkeypatch.setenv("PYTEST_ADDOPTS", addopts)
-    result = project.pytester.runpytest_subprocess("--parex")
+    # -n 2: lean xdist workers; the checks must not see what made them lean.
+    result = project.pytester.runpytest_subprocess("--parex", "-n", "2")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*2 xdist workers*"])
     for name in ("a", "b"):
@@ -68,63 +68,27 @@ def test_checks_inherit_the_users_pytest_addopts_not_the_workers(
         assert seen == {"PYTEST_ADDOPTS": addopts, "PYTEST_PAREX_WORKER_SAVED_ENV": None}
 
 
-def _config(checks: dict[str, dict[str, object]], **top: object) -> ParexConfig:
-    return parse({"checks": checks, **top}, "pyproject.toml")
-
-
 AGENTS = ["code-reviewer", "test-runner", "feature-implementer", "refactorer", "debugger"]
 
 
-def test_short_checks_run_in_process_long_ones_get_a_worker_each() -> None:
-    short = _config({f"c{i}": {"agent": AGENTS[i % 5], "run": "true"} for i in range(200)})
-    fast = {f"c{i}": 0.005 for i in range(200)}
-    assert workers.worker_count(short, fast, 5, start_cost=0.5, cores=2) == 1
-    long = _config({f"c{i}": {"agent": a, "run": "true"} for i, a in enumerate(AGENTS)})
-    slow = {f"c{i}": 2.0 for i in range(5)}
-    assert workers.worker_count(long, slow, 5, start_cost=0.5, cores=2) == 5
-
-
-def test_worker_count_needs_data_for_every_check() -> None:
-    config = _config(
-        {
-            "a": {"agent": "code-reviewer", "run": "true"},
-            "b": {"agent": "test-runner", "run": "true", "expected": 0.01},
-        }
-    )
-    # b's expected key counts as data; a has none: one worker per instance, as before.
-    assert workers.worker_count(config, {}, 2, start_cost=0.5, cores=2) == 2
-    assert workers.worker_count(config, {"a": 0.01}, 2, start_cost=0.5, cores=2) == 1
-
-
-def test_fewer_workers_only_when_clearly_faster() -> None:
-    config = _config({f"c{i}": {"agent": a, "run": "true"} for i, a in enumerate(AGENTS[:2])})
-    # One after another 2.0 s; two workers 1.0 s + 2 x 0.45 / 2: within 80%, keep both.
-    assert workers.worker_count(config, {"c0": 1.0, "c1": 1.0}, 2, start_cost=0.45, cores=2) == 2
-    assert workers.worker_count(config, {"c0": 0.2, "c1": 0.2}, 2, start_cost=0.45, cores=2) == 1
-
-
-def test_a_second_run_of_short_checks_starts_no_worker(project: Project) -> None:
+def test_local_agents_by_default_xdist_workers_when_asked(project: Project) -> None:
+    """Short checks cost no worker start-up: the gate runs them on local agent slots; -n N
+    asks for that many xdist workers, -n 0 for one check after another."""
     project.write(
         {f"c{i}": {"agent": AGENTS[i % 3], "run": project.rec(f"c{i}", 0)} for i in range(6)}
     )
-    first = project.pytester.runpytest_subprocess("--parex")
-    assert first.ret == 0, first.stdout.str()
-    first.stdout.fnmatch_lines(["*; 3 xdist workers"])
-    second = project.pytester.runpytest_subprocess("--parex")
-    assert second.ret == 0, second.stdout.str()
-    second.stdout.fnmatch_lines(
-        [
-            "*; one after another (no xdist workers: "
-            "the checks are shorter than starting workers would take)"
-        ]
-    )
-    second.assert_outcomes(passed=6)
-    # The plan says what a run does.
+    local = project.pytester.runpytest_subprocess("--parex")
+    assert local.ret == 0, local.stdout.str()
+    local.stdout.fnmatch_lines(["*; 3 local agents"])
+    local.assert_outcomes(passed=6)
+    workers_run = project.pytester.runpytest_subprocess("--parex", "-n", "2")
+    assert workers_run.ret == 0, workers_run.stdout.str()
+    workers_run.stdout.fnmatch_lines(["*; 2 xdist workers"])
+    workers_run.assert_outcomes(passed=6)
+    sequential = project.pytester.runpytest_subprocess("--parex", "-n", "0")
+    sequential.stdout.fnmatch_lines(["*; one after another (-n 0)"])
     planned = project.pytester.runpytest_subprocess("--parex", "--parex-plan")
-    planned.stdout.fnmatch_lines(["workers: 1 (max-parallel 5)"])
-    # Without the cache there is no data: a worker per instance again.
-    third = project.pytester.runpytest_subprocess("--parex", "-p", "no:cacheprovider")
-    third.stdout.fnmatch_lines(["*; 3 xdist workers"])
+    planned.stdout.fnmatch_lines(["workers: 3 (max-parallel 5)"])
 
 
 RECORD_HYPOTHESIS = """\

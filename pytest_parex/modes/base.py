@@ -13,7 +13,7 @@ import pytest
 from pytest_parex import kinds, runner
 from pytest_parex.output import summary
 from pytest_parex.results import CheckResult, GateResult, Status, durations, gate_result, unrun
-from pytest_parex.state import GateRun, Mode
+from pytest_parex.state import GateRun
 
 DURATIONS_KEY = "parex/durations"
 """pytest cache key of each check's remembered duration (seconds, smoothed)."""
@@ -98,7 +98,7 @@ class VerdictPlugin:
             wall=run.finished - run.started,
             interrupted=interrupted,
             workers=run.workers,
-            parallel=run.mode is Mode.CONTROLLER,
+            parallel=run.workers > 1,
         )
         self.remember(results)
         self.config.hook.pytest_parex_gate_finished(config=self.config, gate=self.gate)

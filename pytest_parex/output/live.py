@@ -34,8 +34,6 @@ from typing import Any
 import pytest
 from rich.text import Text
 
-from pytest_parex import compat
-from pytest_parex.items import ParexItem
 from pytest_parex.output.text import (
     STATUS_STYLE,
     detail_of,
@@ -348,7 +346,6 @@ class LiveProgress:
         # plain lines alike; the display says the same. xdist does the same for its runs.
         terminal.showfspath = False
         manager = self.config.pluginmanager
-        manager.register(_Uncaptured(self), "parex-live-call")
         if self.mode == "live" and manager.has_plugin("xdist"):
             manager.register(_XdistMessages(self), "parex-live-xdist")
 
@@ -505,22 +502,21 @@ class LiveProgress:
             return (yield)
         return (yield from self.foreign())
 
-    def capturing(self, on: bool) -> None:
+    def _capturing(self, on: bool) -> None:
         with self._lock:
             self._captured = on
 
-    # In-process, pytest captures stdout (at the file-descriptor level) during each phase of an
-    # item: the terminal reporter's writes would land in the capture. The check's own output
-    # goes to its log file, so its call phase runs with capturing disabled, and the display
-    # stays quiet during the short setup and teardown phases.
+    # pytest captures stdout (at the file-descriptor level) during each phase of an item that
+    # runs in this process (local agents report a finished check through one): the terminal
+    # reporter's writes would land in the capture, so the display stays quiet meanwhile.
 
     @contextlib.contextmanager
     def _phase(self) -> Iterator[None]:
-        self.capturing(True)
+        self._capturing(True)
         try:
             yield
         finally:
-            self.capturing(False)
+            self._capturing(False)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -559,24 +555,6 @@ class LiveProgress:
     @pytest.hookimpl
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.stop(final=False)
-
-
-class _Uncaptured:
-    """The innermost wrapper of a check's call phase: capturing off while the check runs."""
-
-    def __init__(self, live: LiveProgress) -> None:
-        self.live = live
-
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        if not isinstance(item, ParexItem):
-            return (yield)
-        with compat.uncaptured(item.config):
-            self.live.capturing(False)
-            try:
-                return (yield)
-            finally:
-                self.live.capturing(True)
 
 
 class _XdistMessages:
