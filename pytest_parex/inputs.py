@@ -1,0 +1,745 @@
+"""Which files a check reads, and their content digests (pure: no pytest).
+
+Three pieces, used by the result cache to build a check's key:
+
+- :func:`project_files`: every file of the project, the safe default for a check that declares
+  no ``reads``: what git tracks plus untracked files git does not ignore; outside git (or when
+  git fails), a walk of the rootdir that leaves out VCS metadata, caches and virtualenvs.
+- :func:`matching_files` / :class:`Scanner`: the files a check's ``reads`` globs name, matched
+  against the file system (not the git listing: a check may well read ignored files such as
+  ``data/*.csv`` or a generated ``build/schema.json``, and leaving them out of the key would
+  replay a verdict on content that changed).
+- :class:`FileIndex`: content digests behind a stat shortcut that is as safe as git's index: a
+  stored digest is re-used only when size, mtime, ctime, inode and mode all match *and* the
+  file was already old when it was hashed (see :meth:`FileIndex.digests`).
+
+Every path handed out is relative to the rootdir, in posix form, so a cache restored on another
+checkout or machine stays meaningful (its stat fields simply do not match, and content is
+hashed again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PRUNED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".parex",
+        "node_modules",
+    }
+)
+"""Directory names a walk never enters: VCS metadata, caches and virtualenvs. Their content is
+either not the project's, or rewritten by the checks themselves (``__pycache__``,
+``.hypothesis``), which would make every key differ on every run. A directory holding a
+``pyvenv.cfg`` and any ``*.egg-info`` directory are pruned as well."""
+
+RACY_WINDOW_NS = 2_000_000_000
+"""A digest is trusted through the stat shortcut only for a file whose mtime and ctime lie at
+least this long before the moment it was hashed. Two seconds covers the coarsest timestamps in
+use (FAT, and ext4/tmpfs whose kernel clock ticks in milliseconds): an edit made after the hash
+then necessarily gets a different mtime or ctime."""
+
+INDEX_FORMAT = 2
+_CHUNK = 1 << 20
+_DIGEST_SIZE = 20
+# The digest of a path that could not be read: unique on every call, so a key that contains it
+# never equals a stored one (an unreadable input must mean "run it", never "replay").
+_UNREADABLE = "!unreadable:"
+# Variables that point git at another repository than the one holding the rootdir (a git hook
+# sets some of them): the listing must be the one of the tree under the rootdir.
+_GIT_LOCATION_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+)
+
+
+def is_unreadable(digest: str) -> bool:
+    """Whether a digest from :meth:`FileIndex.digests` stands for a path that could not be read."""
+    return digest.startswith(_UNREADABLE)
+
+
+# ------------------------------------------------------------------------------ paths
+
+
+def normalise_relpath(path: str) -> str:
+    """A relative path in posix form without ``./`` parts or a trailing slash ("" = the root)."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class _Excludes:
+    """Paths (relative to the rootdir) left out with everything below them."""
+
+    exact: frozenset[str]
+    prefixes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, exclude: Sequence[str]) -> _Excludes:
+        # An empty entry would be the rootdir itself: excluding everything is never meant.
+        norm = [e for e in (normalise_relpath(x) for x in exclude) if e]
+        return cls(frozenset(norm), tuple(e + "/" for e in norm))
+
+    def __call__(self, rel: str) -> bool:
+        return rel in self.exact or rel.startswith(self.prefixes)
+
+
+def _pruned_name(name: str) -> bool:
+    return name in PRUNED_DIRS or name.endswith(".egg-info")
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
+
+
+# ------------------------------------------------------------------------------ listing
+
+
+def project_files(root: Path, *, exclude: Sequence[str] = ()) -> list[str]:
+    """Every file of the project under ``root``: sorted posix paths relative to it.
+
+    Inside a git work tree: the files git tracks plus the untracked files it does not ignore
+    (``git ls-files --cached --others --exclude-standard``, run in ``root`` with the variables
+    that would point git at another repository removed, so a rootdir below
+    the repository's top lists its own subtree). Untracked files inside the always-pruned
+    directories (:data:`PRUNED_DIRS`, virtualenvs, ``*.egg-info``) are left out even when no
+    ``.gitignore`` names them; a tracked file is always in. A submodule or a nested repository
+    is listed through its own git (its files are part of the tree a check sees). Outside git,
+    or when git is missing or fails: a walk of ``root`` that prunes the same directories and
+    never follows a symlinked directory.
+
+    ``exclude`` (directories relative to ``root``: the gate's logs, its state, pytest's cache)
+    is left out in both modes. A directory that cannot be listed appears as an entry itself:
+    :meth:`FileIndex.digests` then reports it unreadable, so nothing is replayed on a listing
+    that missed files. In git mode a tracked path deleted from the work tree is still listed
+    (no ``lstat`` here): :meth:`FileIndex.digests` leaves it out of its result, which is the
+    set of files that exist.
+    """
+    excluded = _Excludes.of(exclude)
+    listed = _git_files(root)
+    if listed is None:
+        return sorted(Scanner(root, exclude=exclude).walk())
+    if excluded.exact:
+        listed = [p for p in listed if not excluded(p)]
+    listed.sort()
+    return listed
+
+
+# ``git ls-files -s`` prints a tracked path as "MODE OBJECT STAGE<TAB>PATH"; an untracked one
+# (``--others``) as the bare path.
+_STAGED = re.compile(r"([0-7]{6}) [0-9a-f]{40,64} ([0-3])\t")
+_GITLINK = "160000"
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
+def _git_files(root: Path) -> list[str] | None:
+    """The git listing of ``root``, or None when ``root`` is not in a work tree (or git fails).
+
+    Nothing is stat'ed here: a path deleted from the work tree but still in git's index stays
+    in the listing, and :meth:`FileIndex.digests` (which must ``lstat`` every path anyway)
+    leaves it out. One ``lstat`` per file instead of two is a third of a warm key computation.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
+    try:
+        proc = subprocess.run(
+            ["git", "ls-files", "-z", "-s", "--cached", "--others", "--exclude-standard"],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    if proc.returncode != 0:
+        return None
+    out: list[str] = []
+    venvs: dict[str, bool] = {}
+    unmerged: set[str] = set()
+    base = str(root)
+    # The hot loop of a warm run (5,000 lines): decode once, one C-level match per line.
+    text = proc.stdout.decode(_FS_ENCODING, "surrogateescape")
+    match = _STAGED.match
+    for line in text.split("\0"):
+        staged = match(line)
+        if staged is None:  # untracked (--others)
+            if not line:
+                continue
+            nested = line.endswith("/")  # "nested/": a repository inside the tree
+            rel = line.rstrip("/")
+            if _untracked_pruned(base, rel, venvs):
+                continue
+            if nested:
+                out.extend(_nested_files(base, rel))
+            else:
+                out.append(rel)
+        elif staged.group(2) != "0":
+            rel = line[staged.end() :]  # an unmerged path, listed once per stage
+            if rel not in unmerged:
+                unmerged.add(rel)
+                out.append(rel)
+        elif staged.group(1) == _GITLINK:
+            out.extend(_nested_files(base, line[staged.end() :]))
+        else:
+            out.append(line[staged.end() :])
+    return out
+
+
+def _nested_files(base: str, rel: str) -> list[str]:
+    """The files of a submodule or a nested repository: part of the tree a check sees, listed
+    through its own git (an uninitialised submodule has none)."""
+    full = os.path.join(base, rel)
+    if not os.path.exists(os.path.join(full, ".git")):
+        return []
+    return [_join(rel, p) for p in project_files(Path(full))]
+
+
+def _untracked_pruned(base: str, rel: str, venvs: dict[str, bool]) -> bool:
+    parts = rel.split("/")
+    for i in range(len(parts) - 1):
+        if _pruned_name(parts[i]):
+            return True
+        d = "/".join(parts[: i + 1])
+        if d not in venvs:
+            venvs[d] = os.path.isfile(os.path.join(base, d, "pyvenv.cfg"))
+        if venvs[d]:
+            return True
+    return False
+
+
+# A directory entry as the walk sees it: its name and whether it is a directory to descend into
+# (a real one), a file (a regular file, or a symlink, a symlinked directory included) or
+# anything else (a fifo, a socket: not an input).
+_DIR, _FILE, _OTHER = 0, 1, 2
+_Listing = list[tuple[str, int]]
+
+
+class Scanner:
+    """One look at the file system for one key computation.
+
+    Directory listings are read once and shared by every pattern and every check matched
+    through the same scanner; a walk prunes :data:`PRUNED_DIRS` and virtualenvs below the
+    directories a pattern names literally, leaves ``exclude`` out always, and never follows a
+    symlinked directory it discovers (the link itself is an input: its target text).
+    """
+
+    def __init__(self, root: Path, *, exclude: Sequence[str] = ()) -> None:
+        self.root = str(root)
+        self.excluded = _Excludes.of(exclude)
+        self._listings: dict[str, _Listing | None] = {}
+
+    def _list(self, rel: str) -> _Listing | None:
+        """The entries of a directory, or None when it cannot be listed."""
+        if rel in self._listings:
+            return self._listings[rel]
+        entries: _Listing = []
+        try:
+            with os.scandir(os.path.join(self.root, rel)) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            kind = _DIR
+                        elif e.is_file(follow_symlinks=False) or e.is_symlink():
+                            kind = _FILE
+                        else:
+                            kind = _OTHER
+                    except OSError:
+                        kind = _OTHER
+                    entries.append((e.name, kind))
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # gone, or never there (a pattern's literal prefix): nothing to read
+        except OSError:
+            self._listings[rel] = None
+            return None
+        self._listings[rel] = entries
+        return entries
+
+    def _prunable(self, rel: str, name: str) -> bool:
+        if _pruned_name(name):
+            return True
+        listing = self._list(rel)
+        return listing is not None and ("pyvenv.cfg", _FILE) in listing
+
+    def walk(self, rel: str = "") -> Iterator[str]:
+        """Every file below the directory ``rel`` (pruned, excluded, symlinks not followed)."""
+        listing = self._list(rel)
+        if listing is None:
+            yield rel  # unlistable: FileIndex.digests reports it unreadable
+            return
+        excluded = self.excluded
+        for name, kind in listing:
+            child = _join(rel, name)
+            if excluded(child):
+                continue
+            if kind == _FILE:
+                yield child
+            elif kind == _DIR and not self._prunable(child, name):
+                yield from self.walk(child)
+
+    def matching(self, patterns: Iterable[str]) -> list[str]:
+        """The files the globs name (see :func:`compile_pattern`), sorted, without duplicates."""
+        found: set[str] = set()
+        for text in patterns:
+            found.update(self._match(compile_pattern(text)))
+        return sorted(found)
+
+    def _match(self, pat: Pattern) -> Iterator[str]:
+        if self.excluded(pat.base):
+            return
+        if pat.literal:
+            try:
+                st = os.lstat(os.path.join(self.root, pat.base))
+            except OSError:
+                return  # absent: nothing to read (when it appears, the key changes)
+            if stat.S_ISDIR(st.st_mode):
+                yield from self.walk(pat.base)
+            elif stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                yield pat.base
+            return
+        yield from self._match_below(pat, pat.base, pat.base.count("/") + 1 if pat.base else 0)
+
+    def _match_below(self, pat: Pattern, rel: str, depth: int) -> Iterator[str]:
+        listing = self._list(rel)
+        if listing is None:
+            yield rel
+            return
+        excluded = self.excluded
+        for name, kind in listing:
+            child = _join(rel, name)
+            if excluded(child):
+                continue
+            if kind == _FILE:
+                if pat.regex.fullmatch(child):
+                    yield child
+            elif kind == _DIR and not self._prunable(child, name):
+                if pat.regex.fullmatch(child):
+                    # A pattern naming a directory names all it holds (like a literal path).
+                    yield from self.walk(child)
+                elif pat.depth is None or depth + 1 < pat.depth:
+                    yield from self._match_below(pat, child, depth + 1)
+
+
+def walk_files(root: Path, *, exclude: Sequence[str] = ()) -> list[str]:
+    """Every file under ``root`` by walking (the non-git listing of :func:`project_files`)."""
+    return sorted(Scanner(root, exclude=exclude).walk())
+
+
+def matching_files(
+    root: Path, patterns: Sequence[str], *, exclude: Sequence[str] = ()
+) -> list[str]:
+    """The files under ``root`` that a check's ``reads`` globs name, sorted.
+
+    Matched against the file system, from each pattern's literal prefix, not against the git
+    listing: a check may read ignored files (``data/*.csv``), and an input left out of the key
+    is a false replay waiting to happen. Below the literal prefix the walk prunes the same
+    directories as :func:`project_files` (name them literally to read inside them, e.g.
+    ``.venv/lib/**``); ``exclude`` is left out always. Use one :class:`Scanner` for several
+    checks to list each directory once.
+    """
+    return Scanner(root, exclude=exclude).matching(patterns)
+
+
+# ------------------------------------------------------------------------------ globs
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A compiled ``reads`` glob."""
+
+    text: str
+    base: str
+    """The literal directory (or, for a literal pattern, the path) the match starts from."""
+    regex: re.Pattern[str]
+    """Matches a whole relative posix path (a file, or a directory that then counts whole)."""
+    depth: int | None
+    """Number of path segments a match has, when the pattern has no ``**``."""
+    literal: bool
+
+
+_WILD = re.compile(r"[*?\[]")
+
+
+def compile_pattern(text: str) -> Pattern:
+    """Compile a glob relative to the rootdir.
+
+    ``**`` as a whole segment: any number of directories (none included); ``*``, ``?`` and
+    ``[...]`` (``[!...]`` negates) within one segment, dot-files included; a pattern (literal or
+    not) that names a directory names everything below it; ``./`` and backslashes are
+    normalised; ``..`` is allowed at the start only (an input beside the project). Matching is
+    case-sensitive. Raises ValueError for an absolute pattern or a ``..`` after a name.
+    """
+    raw = text.replace("\\", "/")
+    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+        raise ValueError(f"{text!r}: a reads pattern must be relative to the rootdir")
+    segs = [s for s in raw.split("/") if s not in ("", ".")]
+    up = 0
+    while up < len(segs) and segs[up] == "..":
+        up += 1
+    if ".." in segs[up:]:
+        raise ValueError(f"{text!r}: '..' is allowed only at the start of a reads pattern")
+    literal_count = 0
+    for s in segs:
+        if _WILD.search(s):
+            break
+        literal_count += 1
+    literal = literal_count == len(segs)
+    base = "/".join(segs if literal else segs[:literal_count])
+    rx = []
+    for i, seg in enumerate(segs):
+        last = i == len(segs) - 1
+        if seg == "**":
+            rx.append(".*" if last else "(?:[^/]*/)*")
+            continue
+        rx.append(_translate_segment(seg))
+        if not last:
+            rx.append("/")
+    depth = None if "**" in segs else len(segs)
+    return Pattern(
+        text=text,
+        base=base,
+        regex=re.compile("".join(rx), re.DOTALL),
+        depth=depth,
+        literal=literal,
+    )
+
+
+def _translate_segment(seg: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(seg)
+    while i < n:
+        c = seg[i]
+        i += 1
+        if c == "*":
+            while i < n and seg[i] == "*":
+                i += 1
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = i
+            if j < n and seg[j] in "!^":
+                j += 1
+            if j < n and seg[j] == "]":
+                j += 1
+            while j < n and seg[j] != "]":
+                j += 1
+            if j >= n:
+                out.append(re.escape(c))  # no closing bracket: a literal "["
+                continue
+            body = seg[i:j]
+            i = j + 1
+            negate = body[:1] in ("!", "^")
+            if negate:
+                body = body[1:]
+            # Escape what regex classes treat specially except the range dash.
+            body = body.replace("\\", "\\\\").replace("[", "\\[").replace("^", "\\^")
+            out.append(f"[^/{body}]" if negate else f"(?!/)[{body}]")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------ digests
+
+
+class FileIndex:
+    """Content digests of files behind a stat shortcut (like git's index), persisted as JSON.
+
+    An entry maps a path (relative to the rootdir given to :meth:`digests`; an absolute path,
+    such as a tool's executable, is stored as such) to ``"size mtime_ns ctime_ns inode mode
+    digest"``: one string, because JSON parses 5,000 strings several times faster than 5,000
+    lists of large integers, and the shortcut only needs to compare the stat part with the
+    file's current one. Only entries that were not racy when hashed are kept (a racy entry
+    can never be re-used, see :meth:`digests`). Not thread-safe; one per key computation.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        racy_window_ns: int = RACY_WINDOW_NS,
+    ) -> None:
+        self._entries: dict[str, str] = {}
+        self._clock = clock
+        self._window = racy_window_ns
+        # Loaded entries are trusted only for files whose mtime and ctime lie a racy window
+        # before the index file's own mtime (see load()); entries hashed in this process were
+        # checked against our clock when they were stored.
+        self._loaded_limit = -1
+        self._fresh: set[str] = set()
+        self._used: set[str] = set()
+        self._root = "."
+        self.changed = False
+        """Whether an entry was added, refreshed or dropped since loading."""
+        self.hashed = 0
+        """How many paths :meth:`digests` read since loading (for figures and tests)."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    # -------------------------------------------------------------------------- persistence
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        racy_window_ns: int = RACY_WINDOW_NS,
+    ) -> tuple[FileIndex, str | None]:
+        """The index saved at ``path``: missing means empty (no warning); unreadable, corrupt or
+        of another format means empty and a one-line warning. Never raises."""
+        index = cls(clock=clock, racy_window_ns=racy_window_ns)
+        try:
+            with open(path, "rb") as fh:
+                file_mtime = os.fstat(fh.fileno()).st_mtime_ns
+                raw = fh.read()
+        except FileNotFoundError:
+            return index, None
+        except OSError as exc:
+            return index, f"parex: file index {path} unreadable ({exc.strerror}): hashing again"
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
+                raise ValueError("another format")
+            entries = data["entries"]
+            if not isinstance(entries, dict) or not all(type(v) is str for v in entries.values()):
+                raise ValueError("bad entries")
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return index, f"parex: file index {path} is corrupt: hashing again"
+        index._entries = entries
+        # The index file's mtime comes from the clock of the file system that stamps the files
+        # too. When that clock lags ours by more than the window (a network or VM-shared file
+        # system), our clock would call a file modified just before hashing old: git's rule,
+        # comparing with the index file's own mtime, still holds then.
+        index._loaded_limit = file_mtime - racy_window_ns
+        return index, None
+
+    def save(self, path: Path) -> str | None:
+        """Write the index atomically (temp file + ``os.replace``) if anything changed. Entries
+        not used since loading are kept while they still describe their file (a check that was
+        deselected this time) and dropped once it is gone or changed, so deleted files do not
+        pile up. Returns a one-line warning when it could not be written, None otherwise."""
+        if not self.changed:
+            return None
+        for key in [k for k in self._entries if k not in self._used]:
+            try:
+                st = os.lstat(os.path.join(self._root, key))
+            except OSError:
+                st = None
+            if st is None or not self._entries[key].startswith(_stat_prefix(st)):
+                del self._entries[key]
+        data = {"format": INDEX_FORMAT, "entries": dict(sorted(self._entries.items()))}
+        warning = atomic_write(path, json.dumps(data, separators=(",", ":")).encode())
+        if warning is None:
+            self.changed = False
+        return warning
+
+    # -------------------------------------------------------------------------- digests
+
+    def digests(self, root: Path, paths: Iterable[str]) -> dict[str, str]:
+        """``{path: digest}`` of the given paths (relative to ``root``, or absolute).
+
+        A stored digest is re-used only when the path's size, mtime_ns, ctime_ns, inode and
+        mode all equal the stored ones and the entry is not *racy*: both timestamps lay at least
+        :data:`RACY_WINDOW_NS` before the moment the content was read (for a loaded entry, also
+        before the index file was written). Otherwise the content is hashed (blake2b, streamed)
+        and the entry refreshed. Why each field: size and mtime catch ordinary edits; ctime
+        catches an edit whose mtime was restored (a CI cache restore, ``touch -d``), since no
+        user can set it; the inode catches a file replaced by a rename; the mode catches a
+        ``chmod +x``. The racy rule is git's: an edit right after hashing, within one tick of
+        the file system's clock, would keep all the stat fields.
+
+        A regular file's digest covers its content and executable bit; a symlink's, the text it
+        points to (like git; a symlinked directory is not followed). A path that vanished, or is
+        a fifo, socket or device, is absent from the result. A path that cannot be read
+        (permissions, a directory that could not be listed) gets a digest unique to this call
+        (:func:`is_unreadable`), so no key holding it ever equals a stored one.
+        """
+        base = str(root)
+        self._root = base
+        prefix = os.path.join(base, "")
+        now = self._clock()
+        trusted_before = now - self._window
+        loaded_limit = self._loaded_limit
+        buf = bytearray(_CHUNK)
+        out: dict[str, str] = {}
+        entries = self._entries
+        fresh = self._fresh
+        used = self._used
+        for rel in paths:
+            # The hot loop of a warm run: one lstat and one string comparison per file.
+            full = rel if rel[:1] == "/" or (_WINDOWS and os.path.isabs(rel)) else prefix + rel
+            used.add(rel)
+            try:
+                st = os.lstat(full)
+            except (FileNotFoundError, NotADirectoryError):
+                if entries.pop(rel, None) is not None:
+                    self.changed = True
+                continue
+            except OSError:
+                out[rel] = _unreadable()
+                continue
+            stat_prefix = (
+                f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_mode} "
+            )
+            known = entries.get(rel)
+            if (
+                known is not None
+                and known.startswith(stat_prefix)
+                and (max(st.st_mtime_ns, st.st_ctime_ns) < loaded_limit or rel in fresh)
+            ):
+                out[rel] = known[len(stat_prefix) :]
+                continue
+            digest, hashed = _hash_path(full, st, buf)
+            self.hashed += 1
+            if digest is None:
+                if entries.pop(rel, None) is not None:
+                    self.changed = True
+                continue
+            out[rel] = digest
+            if hashed is None:
+                continue  # unreadable: nothing worth remembering
+            if max(hashed.st_mtime_ns, hashed.st_ctime_ns) < trusted_before:
+                value = _stat_prefix(hashed) + digest
+                fresh.add(rel)
+                if known != value:
+                    entries[rel] = value
+                    self.changed = True
+            elif entries.pop(rel, None) is not None:
+                # Racy: this entry can never be re-used; whatever was stored is stale.
+                self.changed = True
+        return out
+
+
+def _stat_prefix(st: os.stat_result) -> str:
+    return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_mode} "
+
+
+def _unreadable() -> str:
+    return _UNREADABLE + os.urandom(8).hex()
+
+
+_WINDOWS = os.name == "nt"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _hash_path(
+    full: str, st: os.stat_result, buf: bytearray
+) -> tuple[str | None, os.stat_result | None]:
+    """(digest, stat to store) of one path; (None, None) when it vanished.
+
+    When the path is swapped between ``lstat`` and ``open`` (a file replaced by a rename, a
+    symlink or a fifo), starts over from a fresh ``lstat``, a few times at most before calling
+    it unreadable: the stored stat must always describe the content that was hashed.
+    """
+    view = memoryview(buf)
+    for _ in range(3):
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
+            try:
+                target = os.readlink(os.fsencode(full))
+            except FileNotFoundError:
+                return None, None
+            except OSError:
+                return _unreadable(), None
+            h = hashlib.blake2b(b"l\0", digest_size=_DIGEST_SIZE)
+            h.update(target)
+            return h.hexdigest(), st
+        if stat.S_ISDIR(mode):
+            # A directory here is one that could not be listed, or a file that became one.
+            return _unreadable(), None
+        if not stat.S_ISREG(mode):
+            return None, None  # a fifo, a socket, a device: no content to read
+        try:
+            # O_NOFOLLOW and O_NONBLOCK: a path swapped for a symlink or a fifo since the lstat
+            # must neither be followed nor block the gate.
+            fd = os.open(full, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
+        except FileNotFoundError:
+            return None, None
+        except OSError:
+            try:
+                again = os.lstat(full)
+            except FileNotFoundError:
+                return None, None
+            except OSError:
+                return _unreadable(), None
+            if again.st_mode == mode and again.st_ino == st.st_ino:
+                return _unreadable(), None  # permissions, not a swap
+            st = again
+            continue
+        try:
+            opened = os.fstat(fd)
+            if opened.st_ino != st.st_ino or not stat.S_ISREG(opened.st_mode):
+                st = os.lstat(full)
+                continue
+            h = hashlib.blake2b(b"x\0" if mode & 0o111 else b"f\0", digest_size=_DIGEST_SIZE)
+            with open(fd, "rb", buffering=0, closefd=False) as fh:
+                while n := fh.readinto(buf):
+                    h.update(view[:n])
+            return h.hexdigest(), st
+        except FileNotFoundError:
+            return None, None
+        except OSError:
+            return _unreadable(), None
+        finally:
+            os.close(fd)
+    return _unreadable(), None
+
+
+# ------------------------------------------------------------------------------ files
+
+
+def atomic_write(path: Path, data: bytes) -> str | None:
+    """Write ``data`` to ``path`` through a temp file in the same directory and ``os.replace``:
+    a reader sees the old content or the new one, never a mix. Returns a one-line warning on
+    failure (the temp file is removed), None on success."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        return f"parex: cannot write {path} ({exc.strerror or exc})"
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return f"parex: cannot write {path} ({exc.strerror or exc})"
+    return None
