@@ -1,0 +1,751 @@
+"""Tests for pytest_parex.resultcache: key parts, reasons, part helpers and the on-disk store,
+plus a model-based test of the whole pipeline (inputs -> digests -> parts -> store)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from pytest_parex.inputs import FileIndex, matching_files, project_files
+from pytest_parex.resultcache import (
+    Entry,
+    KeyParts,
+    Lookup,
+    ResultCache,
+    env_values,
+    executable_identity,
+    explain,
+    installed_distributions,
+    normalise_distribution,
+    python_identity,
+    resolve_executable,
+)
+
+AGED = 3600 * 10**9
+
+
+def aged_clock() -> int:
+    return time.time_ns() + AGED
+
+
+def parts(**kw: Any) -> KeyParts:
+    base: dict[str, Any] = {
+        "definition": {"kind": "command", "run": ["ruff", "check"], "cwd": "."},
+        "files": {"src/a.py": "1", "src/b.py": "2"},
+        "tools": {"ruff": "/bin/ruff 1"},
+        "versions": {"ruff": "0.8.1", "pytest": "8.3.0"},
+        "python": "cpython 3.11.7 /venv/bin/python",
+        "env": {"PYTEST_ADDOPTS": None, "CI": "sha256:1"},
+    }
+    base.update(kw)
+    return KeyParts(**base)
+
+
+def cache(tmp_path: Path, **kw: Any) -> ResultCache:
+    kw.setdefault("max_entries", 100)
+    kw.setdefault("max_bytes", 10**8)
+    return ResultCache(tmp_path / "cache", **kw)
+
+
+# ------------------------------------------------------------------------------ KeyParts
+
+
+def test_digest_is_canonical() -> None:
+    a = parts(files={"x": "1", "y": "2"}, definition={"run": ("a", 1), "cwd": "."})
+    b = parts(files={"y": "2", "x": "1"}, definition={"cwd": ".", "run": ["a", 1]})
+    assert a == b and a.digest() == b.digest()
+    assert len(a.digest()) == 64
+    assert parts(files={"x": "1"}).digest() != parts(files={"x": "2"}).digest()
+    assert parts(env={"A": None}).digest() != parts(env={"A": "sha256:0"}).digest()
+    assert parts(env={"A": None}).digest() != parts(env={}).digest()
+
+
+def test_parts_are_copied_and_read_only() -> None:
+    files = {"x": "1"}
+    definition: dict[str, Any] = {"run": ["a"]}
+    p = parts(files=files, definition=definition)
+    digest = p.digest()
+    files["x"] = "2"
+    definition["run"].append("b")
+    assert p.files == {"x": "1"} and p.definition["run"] == ("a",)
+    assert p.digest() == digest
+    with pytest.raises(TypeError):
+        p.files["x"] = "3"  # type: ignore[index]
+
+
+def test_parts_json_round_trip() -> None:
+    p = parts(definition={"run": ["a", "b"], "env": {"X": "1"}, "timeout": 1.5})
+    back = KeyParts.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert back == p and back.digest() == p.digest()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        {},
+        {**parts().to_dict(), "extra": 1},
+        {**parts().to_dict(), "files": {"a": 1}},
+        {**parts().to_dict(), "files": []},
+        {**parts().to_dict(), "tools": {"a": None}},
+        {**parts().to_dict(), "versions": "x"},
+        {**parts().to_dict(), "python": 3},
+        {**parts().to_dict(), "definition": []},
+        {**parts().to_dict(), "env": {"A": 1}},
+    ],
+)
+def test_parts_from_bad_json(data: object) -> None:
+    with pytest.raises(ValueError):
+        KeyParts.from_dict(data)
+
+
+def test_definition_must_be_json_data() -> None:
+    with pytest.raises((TypeError, ValueError)):
+        parts(definition={"x": object()})
+    with pytest.raises(ValueError):
+        parts(definition={"x": float("nan")})
+
+
+# ------------------------------------------------------------------------------ explain
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "reason"),
+    [
+        ({}, "failed", "last run failed"),
+        ({}, "flaky", "last run was flaky"),
+        ({}, "timeout", "last run timed out"),
+        ({}, "error", "last run had an error"),
+        ({"definition": {"kind": "command", "run": ["ruff"], "cwd": "."}}, None, "run changed"),
+        (
+            {"definition": {"kind": "command", "run": ["x"], "cwd": "src", "env": {}}},
+            None,
+            "cwd, env, run changed",
+        ),
+        ({"python": "cpython 3.12.1 /venv/bin/python"}, None, "python 3.11.7 → 3.12.1"),
+        ({"python": "cpython 3.11.7 /other/bin/python"}, None, "python executable changed"),
+        ({"versions": {"ruff": "0.8.2", "pytest": "8.3.0"}}, None, "ruff 0.8.1 → 0.8.2"),
+        (
+            {"versions": {"ruff": "0.8.2", "pytest": "8.3.1"}},
+            None,
+            "pytest 8.3.0 → 8.3.1, +1 more",
+        ),
+        (
+            {"versions": {"ruff": "0.8.1", "pytest": "8.3.0", "mypy": "1.0"}},
+            None,
+            "mypy 1.0 installed",
+        ),
+        ({"versions": {"ruff": "0.8.1"}}, None, "pytest 8.3.0 uninstalled"),
+        ({"tools": {"ruff": "/bin/ruff 2"}}, None, "ruff executable changed"),
+        ({"tools": {"ruff": "/bin/ruff 2", "mypy": "x"}}, None, "mypy, ruff executables changed"),
+        ({"env": {"PYTEST_ADDOPTS": "sha256:2", "CI": "sha256:1"}}, None, "PYTEST_ADDOPTS changed"),
+        ({"env": {}}, None, "CI, PYTEST_ADDOPTS changed"),
+        (
+            {"env": {"A": None, "B": None, "C": None, "CI": "sha256:1", "PYTEST_ADDOPTS": None}},
+            None,
+            "3 environment variables changed: A, B, +1 more",
+        ),
+        ({"files": {"src/a.py": "9", "src/b.py": "2"}}, None, "src/a.py changed"),
+        ({"files": {"src/a.py": "1", "src/b.py": "2", "src/c.py": "3"}}, None, "src/c.py added"),
+        ({"files": {"src/a.py": "1"}}, None, "src/b.py removed"),
+        (
+            {"files": {"src/a.py": "9", "src/b.py": "8", "src/c.py": "3"}},
+            None,
+            "3 files changed: src/a.py, src/b.py, +1 more",
+        ),
+        ({"files": {"src/a.py": "1", "src/b.py": "!unreadable:12"}}, None, "src/b.py unreadable"),
+        ({}, None, "unchanged"),
+    ],
+)
+def test_explain(change: dict[str, Any], status: str | None, reason: str) -> None:
+    assert explain(parts(), parts(**change), last_status=status) == reason
+
+
+def test_explain_without_an_earlier_pass() -> None:
+    assert explain(None, parts(), last_status=None) == "no earlier pass"
+    assert explain(None, parts(), last_status="timeout") == "last run timed out"
+
+
+def test_explain_puts_the_most_decisive_difference_first() -> None:
+    everything = parts(
+        definition={"run": ["other"]},
+        files={"src/a.py": "9"},
+        versions={"ruff": "9"},
+        env={},
+        python="pypy 3.10.0 /x",
+    )
+    assert explain(parts(), everything, last_status=None).endswith("changed")
+    assert explain(parts(), everything, last_status=None).startswith("cwd, kind, run")
+    no_def = parts(files={"src/a.py": "9"}, versions={"ruff": "9", "pytest": "8.3.0"}, env={})
+    assert explain(parts(), no_def, last_status=None) == "ruff 0.8.1 → 9"
+
+
+def test_explain_escapes_control_characters() -> None:
+    evil = "src/\x1b[31mred\n.py"
+    reason = explain(parts(files={}), parts(files={evil: "1"}), last_status=None)
+    assert reason == "src/\\x1b[31mred\\n.py added"
+    assert reason.isprintable()
+
+
+# ------------------------------------------------------------------------------ part helpers
+
+
+def make_tool(directory: Path, name: str, body: str = "#!/bin/sh\necho 1\n") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    tool = directory / name
+    tool.write_text(body)
+    tool.chmod(0o755)
+    return tool
+
+
+def test_executable_identity_follows_path_and_content(tmp_path: Path) -> None:
+    first = make_tool(tmp_path / "bin1", "tool")
+    make_tool(tmp_path / "bin2", "tool", "#!/bin/sh\necho 2\n")
+    path1 = f"{tmp_path / 'bin1'}{os.pathsep}{tmp_path / 'bin2'}"
+    ident = executable_identity("tool", path1, tmp_path)
+    assert ident.startswith(str(first) + " ")
+    path2 = f"{tmp_path / 'bin2'}{os.pathsep}{tmp_path / 'bin1'}"
+    assert executable_identity("tool", path2, tmp_path) != ident
+    mtime = first.stat().st_mtime_ns
+    os.utime(first, ns=(mtime + 10**9, mtime + 10**9))  # touched: same content, same identity
+    assert executable_identity("tool", path1, tmp_path) == ident
+    first.write_text("#!/bin/sh\necho 3\n")  # same size, other content
+    assert executable_identity("tool", path1, tmp_path) != ident
+
+
+def test_executable_identity_resolves_like_the_os(tmp_path: Path) -> None:
+    tool = make_tool(tmp_path / "proj" / "tools", "lint")
+    cwd = tmp_path / "proj"
+    # A relative PATH entry is relative to the check's cwd, as the child resolves it.
+    assert resolve_executable("lint", "tools", cwd) == str(tool)
+    assert resolve_executable("./tools/lint", "", cwd) == str(tool)
+    assert resolve_executable(str(tool), "", tmp_path) == str(tool)
+    assert resolve_executable("lint", str(tmp_path), cwd) is None
+    assert executable_identity("nope", "", cwd) == "not found: nope"
+    link = tmp_path / "bin" / "lint"
+    link.parent.mkdir()
+    link.symlink_to(tool)
+    ident = executable_identity("lint", str(link.parent), cwd)
+    assert ident.startswith(f"{link} -> {tool} ")
+
+
+def test_executable_identity_uses_the_stat_shortcut(tmp_path: Path) -> None:
+    make_tool(tmp_path / "bin", "tool")
+    index = FileIndex(clock=aged_clock)
+    one = executable_identity("tool", str(tmp_path / "bin"), tmp_path, index=index)
+    two = executable_identity("tool", str(tmp_path / "bin"), tmp_path, index=index)
+    assert one == two and index.hashed == 1
+
+
+def test_installed_distributions(tmp_path: Path) -> None:
+    first, second = tmp_path / "site1", tmp_path / "site2"
+    (first / "Foo_Bar-1.0.dist-info").mkdir(parents=True)
+    (first / "baz-2.0-py3.11.egg-info").mkdir()
+    (first / "qux.egg-info").mkdir()
+    (first / "qux.egg-info" / "PKG-INFO").write_text(
+        "Metadata-Version: 2.1\nName: Qux\nVersion: 3.1\n"
+    )
+    (first / "not-a-dist").mkdir()
+    (second / "foo.bar-9.9.dist-info").mkdir(parents=True)
+    (second / "other-0.1.dist-info").mkdir()
+    found = installed_distributions([str(first), str(tmp_path / "missing.zip"), str(second)])
+    assert found == {"baz": "2.0", "foo-bar": "1.0", "other": "0.1", "qux": "3.1"}
+    real = installed_distributions()
+    assert real["pytest"] == __import__("pytest").__version__
+    assert normalise_distribution("Typing.Extensions__x") == "typing-extensions-x"
+
+
+def test_python_identity() -> None:
+    ident = python_identity()
+    assert ident.split(" ")[1] == ".".join(map(str, sys.version_info[:3]))
+    assert ident.endswith(sys.executable)
+
+
+def test_env_values() -> None:
+    environ = {
+        "PYTEST_ADDOPTS": "-x",
+        "PYTEST_PAREX_CACHE": "0",
+        "PYTEST_CURRENT_TEST": "t",
+        "RUFF_CACHE_DIR": "/c",
+        "TOKEN": "s3cret",
+    }
+    got = env_values(["PYTEST_*", "RUFF_*", "TOKEN", "UNSET", "PYTEST_CURRENT_TEST"], environ)
+    assert list(got) == ["PYTEST_ADDOPTS", "RUFF_CACHE_DIR", "TOKEN", "UNSET"]
+    assert got["UNSET"] is None
+    assert "s3cret" not in json.dumps(got)
+    assert got != env_values(["PYTEST_*", "RUFF_*", "TOKEN", "UNSET"], {**environ, "TOKEN": "x"})
+
+
+# ------------------------------------------------------------------------------ the store
+
+
+def test_round_trip_and_replay(tmp_path: Path) -> None:
+    c = cache(tmp_path)
+    p = parts()
+    output = b"line 1\n\xff\xfe not utf-8 \x1b[0m\n"
+    result = {"status": "passed", "duration": 1.25, "detail": "no issues"}
+    assert c.record_pass("lint", p, result, output) is None
+    got = c.lookup("lint")
+    assert got.warning is None and got.last_status is None
+    assert got.entry is not None
+    assert got.entry.output == output and got.entry.output_dropped == 0
+    assert got.entry.result == result and got.entry.name == "lint"
+    assert got.entry.parts() == p
+    assert got.replayable(parts()) and got.reason(parts()) == "cached"
+    changed = parts(files={"src/a.py": "9", "src/b.py": "2"})
+    assert not got.replayable(changed)
+    assert got.reason(changed) == "src/a.py changed"
+    assert c.lookup("other") == Lookup()
+    assert c.lookup("other").reason(p) == "no earlier pass"
+
+
+def test_output_keeps_the_end(tmp_path: Path) -> None:
+    c = cache(tmp_path, max_output=10)
+    c.record_pass("t", parts(), {}, b"0123456789abcdef")
+    entry = c.lookup("t").entry
+    assert entry is not None and entry.output == b"6789abcdef" and entry.output_dropped == 6
+
+
+def test_not_passed_removes_the_pass(tmp_path: Path) -> None:
+    c = cache(tmp_path)
+    c.record_pass("t", parts(), {}, b"")
+    assert c.record_not_passed("t", "flaky") is None
+    got = c.lookup("t")
+    assert got.entry is None and got.last_status == "flaky" and got.warning is None
+    assert not got.replayable(parts())
+    assert got.reason(parts()) == "last run was flaky"
+    c.record_pass("t", parts(), {}, b"")
+    assert c.lookup("t").replayable(parts())
+    with pytest.raises(ValueError):
+        c.record_not_passed("t", "skipped")
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("a/b", "a-b", "a_b", "a b"),
+        ("tests[1/2]", "tests[2/2]", "tests_1_2_"),
+        ("ü", "ö", "..", ".", ""),
+        ("x" * 300, "x" * 299 + "y"),
+    ],
+)
+def test_entry_files_are_safe_and_distinct(tmp_path: Path, names: tuple[str, ...]) -> None:
+    c = cache(tmp_path)
+    for i, name in enumerate(names):
+        assert c.record_pass(name, parts(definition={"i": i}), {"i": i}, b"") is None
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == len(names)
+    assert all(f.parent == tmp_path / "cache" and len(f.name) < 100 for f in files)
+    for i, name in enumerate(names):
+        entry = c.lookup(name).entry
+        assert entry is not None and entry.result == {"i": i}
+
+
+def valid_entry(tmp_path: Path) -> tuple[ResultCache, Path, bytes]:
+    c = cache(tmp_path)
+    c.record_pass("lint", parts(), {"x": 1}, b"abcdefgh")
+    path = c.path("lint")
+    return c, path, path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        (lambda raw: b"", "corrupt"),
+        (lambda raw: b"\x00\xff\xfe garbage", "corrupt"),
+        (lambda raw: b"[1, 2]\n", "corrupt"),
+        (lambda raw: b"[" * 100_000, "corrupt"),
+        (lambda raw: raw[:-5], "wrong size"),
+        (lambda raw: raw[: raw.index(b"\n") + 10], "wrong size"),
+        (lambda raw: raw + b"junk", "wrong size"),
+        (lambda raw: raw.replace(b'"format":1', b'"format":0'), "format 0"),
+        (lambda raw: raw.replace(b'"status":"passed"', b'"status":"weird"'), "corrupt"),
+        (lambda raw: raw.replace(b'"digest":"', b'"digest":1,"x":"'), "corrupt"),
+        (lambda raw: raw.replace(b'"abcdefgh"', b'"\\ud800xy"'), "corrupt"),
+        (lambda raw: raw.replace(b'"abcdefgh"', b"12345678  "), "corrupt"),
+    ],
+)
+def test_damaged_entry_is_a_miss_with_a_warning(
+    tmp_path: Path, damage: Callable[[bytes], bytes], what: str
+) -> None:
+    c, path, raw = valid_entry(tmp_path)
+    path.write_bytes(damage(raw))
+    got = c.lookup("lint")
+    assert got.entry is None and not got.replayable(parts())
+    assert got.warning is not None and what in got.warning and "\n" not in got.warning
+    assert "'lint'" in got.warning
+    assert got.reason(parts()) == "earlier entry unreadable"
+
+
+def test_entry_of_another_check_is_not_replayed(tmp_path: Path) -> None:
+    c = cache(tmp_path)
+    c.record_pass("lint", parts(), {}, b"")
+    c.path("lint").replace(c.path("types"))  # e.g. a file copied by hand
+    got = c.lookup("types")
+    assert got.entry is None and got.warning is not None and "another check" in got.warning
+
+
+def test_damaged_parts_only_cost_the_explanation(tmp_path: Path) -> None:
+    """The replay decision compares the header's digest with the caller's fresh one; the
+    stored parts are read only to say why a check runs."""
+    c, path, raw = valid_entry(tmp_path)
+    head, body, out, _ = raw.split(b"\n")
+    broken = body.replace(b'"src/a.py":"1"', b'"src/a.py":"X"')
+    assert len(broken) == len(body)
+    path.write_bytes(b"\n".join([head, broken, out, b""]))
+    got = c.lookup("lint")
+    assert got.replayable(parts())
+    assert got.entry is not None and got.entry.parts() is None
+    assert got.reason(parts(files={})) == "earlier pass unreadable"
+
+
+def test_unreadable_entry_is_a_warning(tmp_path: Path) -> None:
+    c = cache(tmp_path)
+    c.path("lint").mkdir(parents=True)
+    got = c.lookup("lint")
+    assert got.entry is None and got.warning is not None and "unreadable" in got.warning
+
+
+def test_write_failure_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("a file where the directory should be")
+    c = cache(tmp_path)
+    assert c.record_pass("lint", parts(), {}, b"") is not None
+    assert c.record_not_passed("lint", "failed") is not None
+    assert c.lookup("lint").warning is None  # nothing there: a plain miss
+    assert c.evict() == 0
+    c.clear()
+
+
+@given(st.binary(max_size=300))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_garbage_never_raises_or_replays(tmp_path: Path, garbage: bytes) -> None:
+    c = cache(tmp_path)
+    c.path("x").parent.mkdir(parents=True, exist_ok=True)
+    c.path("x").write_bytes(garbage)
+    got = c.lookup("x")
+    assert not got.replayable(parts())
+    assert isinstance(got.reason(parts()), str)
+
+
+def set_used(c: ResultCache, name: str, when: float) -> None:
+    os.utime(c.path(name), (when, when))
+
+
+def test_evict_least_recently_used_until_both_bounds_hold(tmp_path: Path) -> None:
+    c = cache(tmp_path, max_entries=3, max_bytes=10**9)
+    for i in range(5):
+        c.record_pass(f"c{i}", parts(), {}, b"x" * 100)
+        set_used(c, f"c{i}", 1_000_000 + i)
+    set_used(c, "c0", 2_000_000)  # replayed recently: kept
+    assert c.evict() == 2
+    assert [n for n in ("c0", "c1", "c2", "c3", "c4") if c.lookup(n).entry] == ["c0", "c3", "c4"]
+    c.max_bytes = c.path("c0").stat().st_size + c.path("c4").stat().st_size
+    assert c.evict() == 1
+    assert [n for n in ("c0", "c3", "c4") if c.lookup(n).entry] == ["c0", "c4"]
+
+
+def test_mark_used_makes_an_entry_recent(tmp_path: Path) -> None:
+    c = cache(tmp_path, max_entries=1)
+    c.record_pass("old", parts(), {}, b"")
+    c.record_pass("new", parts(), {}, b"")
+    set_used(c, "old", 1_000_000)
+    set_used(c, "new", 1_000_001)
+    c.mark_used("old")
+    c.evict()
+    assert c.lookup("old").entry is not None and c.lookup("new").entry is None
+    c.mark_used("missing")  # nothing there: nothing happens
+
+
+def test_evict_removes_stale_temp_files_and_clear_removes_all(tmp_path: Path) -> None:
+    c = cache(tmp_path)
+    c.record_pass("a", parts(), {}, b"")
+    stale = tmp_path / "cache" / ".x.json.abc.tmp"
+    fresh = tmp_path / "cache" / ".y.json.def.tmp"
+    stale.write_text("{")
+    fresh.write_text("{")
+    os.utime(stale, (1_000_000, 1_000_000))
+    assert c.evict() == 0
+    assert not stale.exists() and fresh.exists() and c.lookup("a").entry is not None
+    c.clear()
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def check_consistent(got: Lookup) -> None:
+    """An entry read while others write is whole: its result names its own digest."""
+    assert got.warning is None, got.warning
+    if got.entry is not None:
+        assert got.entry.result["digest"] == got.entry.digest
+        assert got.entry.output == got.entry.digest.encode() * 50
+
+
+def hammer(c: ResultCache, writer: int, rounds: int) -> None:
+    for i in range(rounds):
+        name = f"check[{i % 3}/3]"
+        if i % 5 == 4:
+            c.record_not_passed(name, "failed")
+        else:
+            p = parts(definition={"writer": writer, "i": i})
+            c.record_pass(name, p, {"digest": p.digest()}, p.digest().encode() * 50)
+        check_consistent(c.lookup(f"check[{(i + 1) % 3}/3]"))
+        if i % 7 == 0:
+            c.evict()
+
+
+def test_concurrent_threads_never_see_a_torn_entry(tmp_path: Path) -> None:
+    c = cache(tmp_path, max_entries=2)
+    errors: list[BaseException] = []
+
+    def run(writer: int) -> None:
+        try:
+            hammer(c, writer, 150)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for i in range(3):
+        check_consistent(c.lookup(f"check[{i}/3]"))
+    assert not [f for f in (tmp_path / "cache").iterdir() if f.name.endswith(".tmp")]
+
+
+def test_concurrent_processes_never_see_a_torn_entry(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pathlib import Path
+        from test_resultcache import cache, hammer
+        hammer(cache(Path(sys.argv[1])), int(sys.argv[2]), 300)
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(w)]) for w in range(2)
+    ]
+    try:
+        codes = [p.wait(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert codes == [0, 0]
+    c = cache(tmp_path)
+    for i in range(3):
+        check_consistent(c.lookup(f"check[{i}/3]"))
+
+
+# ------------------------------------------------------------------------------ model test
+
+PATHS = (
+    "README.md",
+    "src/a.py",
+    "src/b.py",
+    "src/pkg/c.py",
+    "src/notes.txt",
+    "data/x.csv",
+    "data/y.csv",
+    "docs/index.md",
+)
+CHECKS: dict[str, tuple[str, ...] | None] = {
+    "py": ("src/**/*.py",),
+    "data": ("data/*.csv",),
+    "docs": ("docs", "README.md"),
+    "all": None,  # no reads: every project file
+}
+
+
+def model_inputs(check: str, content: dict[str, bytes], in_git: bool) -> dict[str, bytes]:
+    def selected(p: str) -> bool:
+        if check == "py":
+            return p.startswith("src/") and p.endswith(".py")
+        if check == "data":
+            return p.startswith("data/") and p.count("/") == 1 and p.endswith(".csv")
+        if check == "docs":
+            return p.startswith("docs/") or p == "README.md"
+        # git ignores data/ (see .gitignore); a walk sees it.
+        return not (in_git and p.startswith("data/"))
+
+    return {p: b for p, b in content.items() if selected(p)}
+
+
+MID_EDIT = ("write-keep-mtime", "src/a.py", b"ab")
+contents = st.sampled_from([b"aa", b"ab", b"ba", b"bb", b"", b"abc"])  # mostly one size
+paths = st.sampled_from(PATHS)
+edits = st.one_of(
+    st.tuples(st.just("write"), paths, contents),
+    st.tuples(st.just("write-keep-mtime"), paths, contents),
+    st.tuples(st.just("touch"), paths),
+    st.tuples(st.just("rename"), paths, paths),
+    st.tuples(st.just("delete"), paths),
+)
+ops = st.one_of(
+    edits,
+    st.tuples(st.just("redefine"), st.sampled_from(sorted(CHECKS))),
+    # A run: the outcome of each check, and edits made while the checks run (after the keys
+    # were computed, before the index is saved: a check or the user writing into the tree).
+    st.tuples(
+        st.just("run"),
+        st.lists(st.booleans(), min_size=4, max_size=4),
+        st.lists(edits, max_size=3),
+    ),
+)
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as d:
+        yield Path(d)
+
+
+def tick_past(probe: Path, ctime_ns: int) -> None:
+    """Wait until the file system's clock is past ``ctime_ns``: a later change then gets a
+    later ctime (in a real run, the racy window guarantees what this waits for)."""
+    probe.write_bytes(b"")
+    while probe.stat().st_mtime_ns <= ctime_ns:
+        probe.write_bytes(b"")
+
+
+class World:
+    def __init__(self, base: Path, *, in_git: bool, aged: bool) -> None:
+        self.root = base / "tree"
+        self.state = base / "state"
+        self.root.mkdir()
+        self.state.mkdir()
+        self.in_git = in_git
+        self.aged = aged
+        self.content: dict[str, bytes] = {}
+        self.definitions = dict.fromkeys(CHECKS, 0)
+        self.last_pass: dict[str, tuple[int, dict[str, bytes]] | None] = dict.fromkeys(CHECKS)
+        self.cache = ResultCache(self.state / "results", max_entries=100, max_bytes=10**8)
+        if in_git:
+            subprocess.run(["git", "init", "-q"], cwd=self.root, check=True)
+            (self.root / ".gitignore").write_text("data/\n")
+            self.content[".gitignore"] = b"data/\n"
+
+    def changed(self, rel: str) -> None:
+        if self.aged:
+            tick_past(self.state / "probe", (self.root / rel).lstat().st_ctime_ns)
+
+    def apply(self, op: tuple[Any, ...]) -> None:
+        kind = op[0]
+        if kind in ("write", "write-keep-mtime"):
+            rel, data = op[1], op[2]
+            path = self.root / rel
+            old = path.lstat() if path.exists() else None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            if kind == "write-keep-mtime" and old is not None:
+                os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+            self.content[rel] = data
+            self.changed(rel)
+        elif kind == "touch" and op[1] in self.content:
+            path = self.root / op[1]
+            mtime = path.lstat().st_mtime_ns + 10**9
+            os.utime(path, ns=(mtime, mtime))
+            self.changed(op[1])
+        elif kind == "rename" and op[1] in self.content and op[1] != op[2]:
+            target = self.root / op[2]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.root / op[1], target)
+            self.content[op[2]] = self.content.pop(op[1])
+            self.changed(op[2])
+        elif kind == "delete" and op[1] in self.content and op[1] != ".gitignore":
+            (self.root / op[1]).unlink()
+            del self.content[op[1]]
+        elif kind == "redefine":
+            self.definitions[op[1]] += 1
+        elif kind == "run":
+            self.run(op[1], op[2])
+
+    def run(self, outcomes: list[bool], meanwhile: list[tuple[Any, ...]]) -> None:
+        """One gate run in a fresh process: load the index, compute every key, compare with
+        the model, run what is not replayed and record its outcome."""
+        index_path = self.state / "index.json"
+        if self.aged:
+            index, warning = FileIndex.load(index_path, clock=aged_clock, racy_window_ns=0)
+        else:
+            index, warning = FileIndex.load(index_path)
+        assert warning is None
+        for (name, reads), passed in zip(sorted(CHECKS.items()), outcomes, strict=True):
+            # No reads: every project file (the gate's safe default).
+            files = project_files(self.root) if reads is None else matching_files(self.root, reads)
+            key = KeyParts(
+                definition={"reads": reads, "version": self.definitions[name]},
+                files=index.digests(self.root, files),
+            )
+            got = self.cache.lookup(name)
+            assert got.warning is None
+            current = (self.definitions[name], model_inputs(name, self.content, self.in_git))
+            expected = self.last_pass[name] == current
+            assert got.replayable(key) == expected, (name, got.reason(key))
+            if expected:
+                self.cache.mark_used(name)
+                continue
+            assert got.reason(key) not in ("cached", "unchanged")
+            if passed:
+                self.cache.record_pass(name, key, {"ok": True}, b"out")
+                self.last_pass[name] = current
+            else:
+                self.cache.record_not_passed(name, "failed")
+                self.last_pass[name] = None
+        for edit in meanwhile:
+            self.apply(edit)
+        assert index.save(index_path) is None
+        if self.aged and index_path.exists():
+            tick_past(self.state / "probe", index_path.stat().st_mtime_ns)
+
+
+@pytest.mark.parametrize(
+    ("in_git", "aged"), [(False, False), (False, True), (True, False), (True, True)]
+)
+def test_replayed_iff_definition_and_inputs_equal_the_last_pass(
+    in_git: bool, aged: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random edits, touches, edits with the mtime restored, renames and deletes against four
+    checks: a check is replayed exactly when its definition and the content of its inputs are
+    those of its last pass. ``aged`` runs the stat shortcut on a clock an hour ahead (every
+    entry trusted), waiting for the file system's clock to tick after each change; the real
+    clock exercises the racy window."""
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", tempfile.gettempdir())
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+    @given(st.lists(ops, max_size=30))
+    # An edit that keeps size and mtime, made after hashing and before the index is saved:
+    # only the ctime in the stored stat tells.
+    @example([("write", "src/a.py", b"aa"), ("run", [True] * 4, [MID_EDIT])])
+    @settings(max_examples=12 if in_git else 25, deadline=None)
+    def scenario(steps: list[tuple[Any, ...]]) -> None:
+        with scratch() as base:
+            world = World(base, in_git=in_git, aged=aged)
+            for step in [*steps, ("run", [True] * 4, []), ("run", [True] * 4, [])]:
+                world.apply(step)
+
+    scenario()
+
+
+def test_entry_is_frozen() -> None:
+    entry = Entry("n", "d", {}, b"", 0, 0.0, 0.0)
+    with pytest.raises(AttributeError):
+        entry.name = "m"  # type: ignore[misc]
