@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,10 +118,6 @@ def _pruned_name(name: str) -> bool:
     return name in PRUNED_DIRS or name.endswith(".egg-info")
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}/{name}" if prefix else name
-
-
 # ------------------------------------------------------------------------------ listing
 
 
@@ -129,9 +125,9 @@ def project_files(root: Path, *, exclude: Sequence[str] = ()) -> list[str]:
     """Every file of the project under ``root``: sorted posix paths relative to it.
 
     Inside a git work tree: the files git tracks plus the untracked files it does not ignore
-    (``git ls-files --cached --others --exclude-standard``, run in ``root`` with the variables
-    that would point git at another repository removed, so a rootdir below
-    the repository's top lists its own subtree). Untracked files inside the always-pruned
+    (``git ls-files --cached --others --exclude-standard``, run in ``root``, so a rootdir below
+    the repository's top lists its own subtree, and without the variables that would point git
+    at another repository). Untracked files inside the always-pruned
     directories (:data:`PRUNED_DIRS`, virtualenvs, ``*.egg-info``) are left out even when no
     ``.gitignore`` names them; a tracked file is always in. A submodule or a nested repository
     is listed through its own git (its files are part of the tree a check sees). Outside git,
@@ -144,20 +140,16 @@ def project_files(root: Path, *, exclude: Sequence[str] = ()) -> list[str]:
     that missed files. In git mode a tracked path deleted from the work tree is still listed
     (no ``lstat`` here): :meth:`FileIndex.digests` leaves it out of its result, which is the
     set of files that exist.
+
+    Use :meth:`Scanner.project_files` to share directory listings with ``reads`` matching.
     """
-    excluded = _Excludes.of(exclude)
-    listed = _git_files(root)
-    if listed is None:
-        return sorted(Scanner(root, exclude=exclude).walk())
-    if excluded.exact:
-        listed = [p for p in listed if not excluded(p)]
-    listed.sort()
-    return listed
+    return Scanner(root, exclude=exclude).project_files()
 
 
 # ``git ls-files -s`` prints a tracked path as "MODE OBJECT STAGE<TAB>PATH"; an untracked one
 # (``--others``) as the bare path.
 _STAGED = re.compile(r"([0-7]{6}) [0-9a-f]{40,64} ([0-3])\t")
+_PLAIN = re.compile(r"(?:100644|100755|120000) [0-9a-f]{40,64} 0\t")
 _GITLINK = "160000"
 _FS_ENCODING = sys.getfilesystemencoding()
 
@@ -183,18 +175,20 @@ def _git_files(root: Path) -> list[str] | None:
         return None
     if proc.returncode != 0:
         return None
-    out: list[str] = []
+    text = proc.stdout.decode(_FS_ENCODING, "surrogateescape")
+    lines = text.split("\0")
+    # The hot path of a warm run: thousands of tracked files, stage 0, not a gitlink. One
+    # C-level match and one slice each; every other line goes through the loop below.
+    plain = _PLAIN.match
+    out = [line[m.end() :] for line in lines if (m := plain(line))]
     venvs: dict[str, bool] = {}
     unmerged: set[str] = set()
     base = str(root)
-    # The hot loop of a warm run (5,000 lines): decode once, one C-level match per line.
-    text = proc.stdout.decode(_FS_ENCODING, "surrogateescape")
-    match = _STAGED.match
-    for line in text.split("\0"):
-        staged = match(line)
+    for line in lines:
+        if not line or plain(line):
+            continue
+        staged = _STAGED.match(line)
         if staged is None:  # untracked (--others)
-            if not line:
-                continue
             nested = line.endswith("/")  # "nested/": a repository inside the tree
             rel = line.rstrip("/")
             if _untracked_pruned(base, rel, venvs):
@@ -210,8 +204,6 @@ def _git_files(root: Path) -> list[str] | None:
                 out.append(rel)
         elif staged.group(1) == _GITLINK:
             out.extend(_nested_files(base, line[staged.end() :]))
-        else:
-            out.append(line[staged.end() :])
     return out
 
 
@@ -221,7 +213,7 @@ def _nested_files(base: str, rel: str) -> list[str]:
     full = os.path.join(base, rel)
     if not os.path.exists(os.path.join(full, ".git")):
         return []
-    return [_join(rel, p) for p in project_files(Path(full))]
+    return [f"{rel}/{p}" for p in project_files(Path(full))]
 
 
 def _untracked_pruned(base: str, rel: str, venvs: dict[str, bool]) -> bool:
@@ -237,11 +229,16 @@ def _untracked_pruned(base: str, rel: str, venvs: dict[str, bool]) -> bool:
     return False
 
 
-# A directory entry as the walk sees it: its name and whether it is a directory to descend into
-# (a real one), a file (a regular file, or a symlink, a symlinked directory included) or
-# anything else (a fifo, a socket: not an input).
-_DIR, _FILE, _OTHER = 0, 1, 2
-_Listing = list[tuple[str, int]]
+@dataclass(frozen=True)
+class _Listing:
+    """A directory as the walk sees it."""
+
+    files: list[str]
+    """Names of regular files and symlinks (a symlinked directory included: never followed)."""
+    dirs: list[str]
+    """Names of real directories. Anything else (a fifo, a socket) is not an input."""
+    venv: bool
+    """Whether it holds a ``pyvenv.cfg``: a virtualenv, pruned like ``.venv``."""
 
 
 class Scanner:
@@ -258,53 +255,79 @@ class Scanner:
         self.excluded = _Excludes.of(exclude)
         self._listings: dict[str, _Listing | None] = {}
 
+    def project_files(self) -> list[str]:
+        """:func:`project_files` of this scanner's root and excludes (a walk outside git
+        fills the listings that ``reads`` matching then re-uses)."""
+        listed = _git_files(Path(self.root))
+        if listed is None:
+            return sorted(self.walk())
+        if self.excluded.exact:
+            exact, below = self.excluded.exact, self.excluded.prefixes
+            listed = [p for p in listed if not p.startswith(below) and p not in exact]
+        listed.sort()
+        return listed
+
     def _list(self, rel: str) -> _Listing | None:
         """The entries of a directory, or None when it cannot be listed."""
         if rel in self._listings:
             return self._listings[rel]
-        entries: _Listing = []
+        files: list[str] = []
+        dirs: list[str] = []
         try:
             with os.scandir(os.path.join(self.root, rel)) as it:
                 for e in it:
                     try:
-                        if e.is_dir(follow_symlinks=False):
-                            kind = _DIR
-                        elif e.is_file(follow_symlinks=False) or e.is_symlink():
-                            kind = _FILE
-                        else:
-                            kind = _OTHER
+                        # Files first: they are most entries, and one call decides them.
+                        if e.is_file(follow_symlinks=False) or e.is_symlink():
+                            files.append(e.name)
+                        elif e.is_dir(follow_symlinks=False):
+                            dirs.append(e.name)
                     except OSError:
-                        kind = _OTHER
-                    entries.append((e.name, kind))
+                        pass  # vanished while listed
         except (FileNotFoundError, NotADirectoryError):
             pass  # gone, or never there (a pattern's literal prefix): nothing to read
         except OSError:
             self._listings[rel] = None
             return None
-        self._listings[rel] = entries
-        return entries
+        listing = _Listing(files, dirs, "pyvenv.cfg" in files)
+        self._listings[rel] = listing
+        return listing
 
-    def _prunable(self, rel: str, name: str) -> bool:
-        if _pruned_name(name):
-            return True
-        listing = self._list(rel)
-        return listing is not None and ("pyvenv.cfg", _FILE) in listing
+    def _files(self, prefix: str, listing: _Listing) -> list[str]:
+        paths = [prefix + name for name in listing.files]
+        exact = self.excluded.exact
+        return [p for p in paths if p not in exact] if exact else paths
 
-    def walk(self, rel: str = "") -> Iterator[str]:
-        """Every file below the directory ``rel`` (pruned, excluded, symlinks not followed)."""
-        listing = self._list(rel)
-        if listing is None:
-            yield rel  # unlistable: FileIndex.digests reports it unreadable
-            return
+    def _subdirs(self, prefix: str, listing: _Listing) -> list[str]:
+        """The directories below to look into: not pruned by name, not excluded."""
         excluded = self.excluded
-        for name, kind in listing:
-            child = _join(rel, name)
-            if excluded(child):
+        return [
+            prefix + name
+            for name in listing.dirs
+            if name not in PRUNED_DIRS
+            and not name.endswith(".egg-info")
+            and not excluded(prefix + name)
+        ]
+
+    def _is_venv(self, rel: str) -> bool:
+        listing = self._list(rel)
+        return listing is not None and listing.venv
+
+    def walk(self, rel: str = "") -> list[str]:
+        """Every file below the directory ``rel`` (pruned, excluded, symlinks not followed);
+        a directory that cannot be listed is itself in the list (see :func:`project_files`)."""
+        out: list[str] = []
+        stack = [rel]
+        while stack:
+            current = stack.pop()
+            listing = self._list(current)
+            if listing is None:
+                out.append(current)
                 continue
-            if kind == _FILE:
-                yield child
-            elif kind == _DIR and not self._prunable(child, name):
-                yield from self.walk(child)
+            prefix = current + "/" if current else ""
+            out.extend(self._files(prefix, listing))
+            stack.extend(d for d in self._subdirs(prefix, listing) if not self._is_venv(d))
+        return out
 
     def matching(self, patterns: Iterable[str]) -> list[str]:
         """The files the globs name (see :func:`compile_pattern`), sorted, without duplicates."""
@@ -313,40 +336,39 @@ class Scanner:
             found.update(self._match(compile_pattern(text)))
         return sorted(found)
 
-    def _match(self, pat: Pattern) -> Iterator[str]:
+    def _match(self, pat: Pattern) -> list[str]:
         if self.excluded(pat.base):
-            return
+            return []
         if pat.literal:
             try:
                 st = os.lstat(os.path.join(self.root, pat.base))
             except OSError:
-                return  # absent: nothing to read (when it appears, the key changes)
+                return []  # absent: nothing to read (when it appears, the key changes)
             if stat.S_ISDIR(st.st_mode):
-                yield from self.walk(pat.base)
-            elif stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-                yield pat.base
-            return
-        yield from self._match_below(pat, pat.base, pat.base.count("/") + 1 if pat.base else 0)
-
-    def _match_below(self, pat: Pattern, rel: str, depth: int) -> Iterator[str]:
-        listing = self._list(rel)
-        if listing is None:
-            yield rel
-            return
-        excluded = self.excluded
-        for name, kind in listing:
-            child = _join(rel, name)
-            if excluded(child):
+                return self.walk(pat.base)
+            if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                return [pat.base]
+            return []
+        full = pat.regex.fullmatch
+        out: list[str] = []
+        stack = [(pat.base, pat.base.count("/") + 1 if pat.base else 0)]
+        while stack:
+            current, depth = stack.pop()
+            listing = self._list(current)
+            if listing is None:
+                out.append(current)
                 continue
-            if kind == _FILE:
-                if pat.regex.fullmatch(child):
-                    yield child
-            elif kind == _DIR and not self._prunable(child, name):
-                if pat.regex.fullmatch(child):
+            prefix = current + "/" if current else ""
+            out.extend(filter(full, self._files(prefix, listing)))
+            deeper = pat.depth is None or depth + 1 < pat.depth
+            for child in self._subdirs(prefix, listing):
+                if full(child):
                     # A pattern naming a directory names all it holds (like a literal path).
-                    yield from self.walk(child)
-                elif pat.depth is None or depth + 1 < pat.depth:
-                    yield from self._match_below(pat, child, depth + 1)
+                    if not self._is_venv(child):
+                        out.extend(self.walk(child))
+                elif deeper and not self._is_venv(child):
+                    stack.append((child, depth + 1))
+        return out
 
 
 def walk_files(root: Path, *, exclude: Sequence[str] = ()) -> list[str]:
@@ -497,7 +519,7 @@ class FileIndex:
         # checked against our clock when they were stored.
         self._loaded_limit = -1
         self._fresh: set[str] = set()
-        self._used: set[str] = set()
+        self._asked: list[list[str]] = []
         self._root = "."
         self.changed = False
         """Whether an entry was added, refreshed or dropped since loading."""
@@ -536,7 +558,8 @@ class FileIndex:
             if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
                 raise ValueError("another format")
             entries = data["entries"]
-            if not isinstance(entries, dict) or not all(type(v) is str for v in entries.values()):
+            # set(map(type, ...)): the check of 5,000 values in C, not a Python loop.
+            if not isinstance(entries, dict) or not set(map(type, entries.values())) <= {str}:
                 raise ValueError("bad entries")
         except (ValueError, TypeError, KeyError, RecursionError):
             return index, f"parex: file index {path} is corrupt: hashing again"
@@ -555,7 +578,8 @@ class FileIndex:
         pile up. Returns a one-line warning when it could not be written, None otherwise."""
         if not self.changed:
             return None
-        for key in [k for k in self._entries if k not in self._used]:
+        used = set().union(*self._asked)
+        for key in [k for k in self._entries if k not in used]:
             try:
                 st = os.lstat(os.path.join(self._root, key))
             except OSError:
@@ -594,18 +618,24 @@ class FileIndex:
         prefix = os.path.join(base, "")
         now = self._clock()
         trusted_before = now - self._window
-        loaded_limit = self._loaded_limit
-        buf = bytearray(_CHUNK)
+        limit = self._loaded_limit
+        buf: bytearray | None = None
         out: dict[str, str] = {}
         entries = self._entries
+        get = entries.get
         fresh = self._fresh
-        used = self._used
+        lstat = os.lstat
+        paths = list(paths)
+        self._asked.append(paths)
         for rel in paths:
-            # The hot loop of a warm run: one lstat and one string comparison per file.
-            full = rel if rel[:1] == "/" or (_WINDOWS and os.path.isabs(rel)) else prefix + rel
-            used.add(rel)
+            # The hot loop of a warm run: one lstat, one formatted string and one comparison
+            # per file; everything else only for files that changed.
+            if _WINDOWS:
+                full = os.path.join(base, rel)
+            else:
+                full = rel if rel.startswith("/") else prefix + rel
             try:
-                st = os.lstat(full)
+                st = lstat(full)
             except (FileNotFoundError, NotADirectoryError):
                 if entries.pop(rel, None) is not None:
                     self.changed = True
@@ -616,14 +646,16 @@ class FileIndex:
             stat_prefix = (
                 f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_mode} "
             )
-            known = entries.get(rel)
+            known = get(rel)
             if (
                 known is not None
                 and known.startswith(stat_prefix)
-                and (max(st.st_mtime_ns, st.st_ctime_ns) < loaded_limit or rel in fresh)
+                and ((st.st_ctime_ns < limit and st.st_mtime_ns < limit) or rel in fresh)
             ):
                 out[rel] = known[len(stat_prefix) :]
                 continue
+            if buf is None:
+                buf = bytearray(_CHUNK)
             digest, hashed = _hash_path(full, st, buf)
             self.hashed += 1
             if digest is None:
