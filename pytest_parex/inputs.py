@@ -179,19 +179,17 @@ def _git_files(root: Path) -> list[str] | None:
     lines = text.split("\0")
     # The hot path of a warm run: thousands of tracked files, stage 0, not a gitlink. One
     # C-level match and one slice each; every other line goes through the loop below.
-    plain = _PLAIN.match
-    out = [line[m.end() :] for line in lines if (m := plain(line))]
+    matches = list(map(_PLAIN.match, lines))
+    out = [line[m.end() :] for line, m in zip(lines, matches, strict=True) if m]
     venvs: dict[str, bool] = {}
     unmerged: set[str] = set()
     base = str(root)
-    for line in lines:
-        if not line or plain(line):
-            continue
+    for line in [line for line, m in zip(lines, matches, strict=True) if m is None and line]:
         staged = _STAGED.match(line)
         if staged is None:  # untracked (--others)
             nested = line.endswith("/")  # "nested/": a repository inside the tree
             rel = line.rstrip("/")
-            if _untracked_pruned(base, rel, venvs):
+            if _untracked_pruned(base, rel, venvs) or (nested and _pruned_dir(base, rel)):
                 continue
             if nested:
                 out.extend(_nested_files(base, rel))
@@ -216,7 +214,14 @@ def _nested_files(base: str, rel: str) -> list[str]:
     return [f"{rel}/{p}" for p in project_files(Path(full))]
 
 
+def _pruned_dir(base: str, rel: str) -> bool:
+    return _pruned_name(rel.rsplit("/", 1)[-1]) or os.path.isfile(
+        os.path.join(base, rel, "pyvenv.cfg")
+    )
+
+
 def _untracked_pruned(base: str, rel: str, venvs: dict[str, bool]) -> bool:
+    """Whether an untracked path lies in a directory a walk would prune."""
     parts = rel.split("/")
     for i in range(len(parts) - 1):
         if _pruned_name(parts[i]):
@@ -346,7 +351,13 @@ class Scanner:
                 return []  # absent: nothing to read (when it appears, the key changes)
             if stat.S_ISDIR(st.st_mode):
                 return self.walk(pat.base)
-            if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            if stat.S_ISLNK(st.st_mode):
+                # A link named literally is followed (the check reads through it); the link
+                # itself is an input too. Links found below are not followed: no cycles.
+                if os.path.isdir(os.path.join(self.root, pat.base)):
+                    return [pat.base, *self.walk(pat.base)]
+                return [pat.base]
+            if stat.S_ISREG(st.st_mode):
                 return [pat.base]
             return []
         full = pat.regex.fullmatch
@@ -421,7 +432,7 @@ def compile_pattern(text: str) -> Pattern:
     case-sensitive. Raises ValueError for an absolute pattern or a ``..`` after a name.
     """
     raw = text.replace("\\", "/")
-    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+    if raw.startswith("/") or (_WINDOWS and os.path.isabs(text)):
         raise ValueError(f"{text!r}: a reads pattern must be relative to the rootdir")
     segs = [s for s in raw.split("/") if s not in ("", ".")]
     up = 0
@@ -483,8 +494,9 @@ def _translate_segment(seg: str) -> str:
             negate = body[:1] in ("!", "^")
             if negate:
                 body = body[1:]
-            # Escape what regex classes treat specially except the range dash.
-            body = body.replace("\\", "\\\\").replace("[", "\\[").replace("^", "\\^")
+            # Escape what a regex class treats specially, except the range dash (and "&~|",
+            # which Python warns may become set operators).
+            body = re.sub(r"([\\\[\]^&~|])", r"\\\1", body)
             out.append(f"[^/{body}]" if negate else f"(?!/)[{body}]")
         else:
             out.append(re.escape(c))
