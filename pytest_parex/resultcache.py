@@ -551,9 +551,9 @@ class ResultCache:
         self, name: str, parts: KeyParts, result: Mapping[str, Any], output: bytes
     ) -> str | None:
         """Store a pass of ``name`` with the parts it ran with (computed *before* it started),
-        the result to replay (builtins: a TypeError for anything else is a programming error)
-        and its output (the last :attr:`max_output` bytes are kept). Returns a warning when the
-        entry could not be written."""
+        the result to replay (JSON data) and its output (the last :attr:`max_output` bytes are
+        kept). Returns a one-line warning when the entry could not be written (a result that is
+        not JSON data included: the gate goes on, the check simply is not cached)."""
         kept = output[-self.max_output :] if self.max_output > 0 else b""
         parts_line = canonical_json(parts.to_dict()).encode()
         output_line = json.dumps(kept.decode("utf-8", "surrogateescape")).encode()
@@ -567,7 +567,11 @@ class ResultCache:
             "output_dropped": len(output) - len(kept),
             "lengths": [len(parts_line), len(output_line)],
         }
-        head = json.dumps(header, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        try:
+            # NaN is allowed: json reads it back, and a figure may be one.
+            head = json.dumps(header, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            return f"parex cache: the result of {printable(name)!r} is not JSON data ({exc})"
         return atomic_write(
             self.path(name), b"\n".join([head.encode(), parts_line, output_line, b""])
         )

@@ -421,6 +421,16 @@ def test_unreadable_entry_is_a_warning(tmp_path: Path) -> None:
     assert got.entry is None and got.warning is not None and "unreadable" in got.warning
 
 
+def test_result_that_is_not_json_is_a_warning(tmp_path: Path) -> None:
+    c = cache(tmp_path)
+    warning = c.record_pass("lint", parts(), {"x": object()}, b"")
+    assert warning is not None and "not JSON data" in warning and "\n" not in warning
+    assert c.lookup("lint") == Lookup()
+    assert c.record_pass("lint", parts(), {"x": float("nan")}, b"") is None
+    entry = c.lookup("lint").entry
+    assert entry is not None and entry.result["x"] != entry.result["x"]  # NaN
+
+
 def test_write_failure_is_a_warning(tmp_path: Path) -> None:
     (tmp_path / "cache").write_text("a file where the directory should be")
     c = cache(tmp_path)
