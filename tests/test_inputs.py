@@ -704,7 +704,7 @@ name = st.text(alphabet="ab.-", min_size=1, max_size=4)
 
 
 @given(st.lists(segment, min_size=1, max_size=3), st.lists(name, min_size=1, max_size=3))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 def test_patterns_without_doublestar_match_like_fnmatch_per_segment(
     pattern_segments: list[list[str]], path_segments: list[str]
 ) -> None:

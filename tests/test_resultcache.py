@@ -443,7 +443,10 @@ def test_write_failure_is_a_warning(tmp_path: Path) -> None:
 
 @given(st.binary(max_size=300))
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    database=None,
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_garbage_never_raises_or_replays(tmp_path: Path, garbage: bytes) -> None:
     c = cache(tmp_path)
@@ -745,7 +748,7 @@ def test_replayed_iff_definition_and_inputs_equal_the_last_pass(
     # An edit that keeps size and mtime, made after hashing and before the index is saved:
     # only the ctime in the stored stat tells.
     @example([("write", "src/a.py", b"aa"), ("run", [True] * 4, [MID_EDIT])])
-    @settings(max_examples=12 if in_git else 25, deadline=None)
+    @settings(max_examples=12 if in_git else 25, deadline=None, database=None)
     def scenario(steps: list[tuple[Any, ...]]) -> None:
         with scratch() as base:
             world = World(base, in_git=in_git, aged=aged)
