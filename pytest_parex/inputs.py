@@ -514,7 +514,7 @@ class FileIndex:
     digest"``: one string, because JSON parses 5,000 strings several times faster than 5,000
     lists of large integers, and the shortcut only needs to compare the stat part with the
     file's current one. Only entries that were not racy when hashed are kept (a racy entry
-    can never be re-used, see :meth:`digests`). Not thread-safe; one per key computation.
+    can never be re-used, see :meth:`digests`). One rootdir per index; not thread-safe.
     """
 
     def __init__(
@@ -626,7 +626,11 @@ class FileIndex:
         (:func:`is_unreadable`), so no key holding it ever equals a stored one.
         """
         base = str(root)
-        self._root = base
+        paths = list(paths)
+        if paths and not os.path.isabs(paths[0]):
+            # The rootdir of the relative keys, for save(); a call with absolute paths only
+            # (a tool's executable, digested from a check's cwd) must not change it.
+            self._root = base
         prefix = os.path.join(base, "")
         now = self._clock()
         trusted_before = now - self._window
@@ -637,7 +641,6 @@ class FileIndex:
         get = entries.get
         fresh = self._fresh
         lstat = os.lstat
-        paths = list(paths)
         self._asked.append(paths)
         for rel in paths:
             # The hot loop of a warm run: one lstat, one formatted string and one comparison

@@ -252,6 +252,23 @@ def test_executable_identity_uses_the_stat_shortcut(tmp_path: Path) -> None:
     assert one == two and index.hashed == 1
 
 
+def test_tool_digests_in_another_cwd_keep_the_index_of_the_rootdir(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / "sub").mkdir(parents=True)
+    for name in ("a.py", "b.py"):
+        (root / name).write_text(name)
+    make_tool(tmp_path / "bin", "tool")
+    index = FileIndex(clock=aged_clock)
+    index.digests(root, ["a.py", "b.py"])
+    saved = tmp_path / "index.json"
+    index.save(saved)
+    loaded, _ = FileIndex.load(saved, clock=aged_clock)
+    loaded.digests(root, ["a.py"])  # b.py: a check deselected this time
+    executable_identity("tool", str(tmp_path / "bin"), root / "sub", index=loaded)
+    assert loaded.save(saved) is None
+    assert {"a.py", "b.py"} <= set(json.loads(saved.read_text())["entries"])
+
+
 def test_installed_distributions(tmp_path: Path) -> None:
     first, second = tmp_path / "site1", tmp_path / "site2"
     (first / "Foo_Bar-1.0.dist-info").mkdir(parents=True)
