@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
+def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None:
     """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one,
     never a half-written one: a temporary file in the same directory, then ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -16,8 +16,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:  # a report must survive a crash; a cache entry may just be lost
+                fh.flush()
+                os.fsync(fh.fileno())
         # mkstemp makes the file private (0600); a report is as readable as any other output.
         try:
             mode = path.stat().st_mode & 0o777
@@ -29,6 +30,16 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def try_write_atomic(path: Path, data: str | bytes) -> str | None:
+    """:func:`write_atomic` for what the gate can do without (its caches): a one-line
+    warning instead of an exception."""
+    try:
+        write_atomic(path, data, durable=False)
+    except OSError as exc:
+        return f"parex: cannot write {path} ({exc.strerror or exc})"
+    return None
 
 
 def relative_posix(path: str | Path, base: Path) -> str | None:

@@ -20,7 +20,6 @@ hashed again).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -28,11 +27,12 @@ import re
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from pytest_parex.files import try_write_atomic
 
 PRUNED_DIRS = frozenset(
     {
@@ -599,7 +599,7 @@ class FileIndex:
             if st is None or not self._entries[key].startswith(_stat_prefix(st)):
                 del self._entries[key]
         data = {"format": INDEX_FORMAT, "entries": dict(sorted(self._entries.items()))}
-        warning = atomic_write(path, json.dumps(data, separators=(",", ":")).encode())
+        warning = try_write_atomic(path, json.dumps(data, separators=(",", ":")).encode())
         if warning is None:
             self.changed = False
         return warning
@@ -767,26 +767,3 @@ def _hash_path(
         finally:
             os.close(fd)
     return _unreadable(), None
-
-
-# ------------------------------------------------------------------------------ files
-
-
-def atomic_write(path: Path, data: bytes) -> str | None:
-    """Write ``data`` to ``path`` through a temp file in the same directory and ``os.replace``:
-    a reader sees the old content or the new one, never a mix. Returns a one-line warning on
-    failure (the temp file is removed), None on success."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        return f"parex: cannot write {path} ({exc.strerror or exc})"
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        return f"parex: cannot write {path} ({exc.strerror or exc})"
-    return None

@@ -34,7 +34,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pytest_parex.inputs import FileIndex, atomic_write, is_unreadable
+from pytest_parex.files import try_write_atomic
+from pytest_parex.inputs import FileIndex, is_unreadable
 
 FORMAT = 1
 """Version of an entry file's layout; an entry of another version is a miss (with a warning)."""
@@ -572,7 +573,7 @@ class ResultCache:
             head = json.dumps(header, sort_keys=True, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             return f"parex cache: the result of {printable(name)!r} is not JSON data ({exc})"
-        return atomic_write(
+        return try_write_atomic(
             self.path(name), b"\n".join([head.encode(), parts_line, output_line, b""])
         )
 
@@ -583,7 +584,7 @@ class ResultCache:
         if status not in NOT_PASSED:
             raise ValueError(f"{status!r} is not one of {', '.join(NOT_PASSED)}")
         header = {"format": FORMAT, "name": name, "status": status, "created": time.time()}
-        return atomic_write(self.path(name), canonical_json(header).encode() + b"\n")
+        return try_write_atomic(self.path(name), canonical_json(header).encode() + b"\n")
 
     def mark_used(self, name: str) -> None:
         """Note that the stored pass was replayed (eviction drops the least recently used)."""
