@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_parex import graph, kinds
+from pytest_parex.inputs import compile_pattern
 from pytest_parex.kinds.base import Key
 
 if sys.version_info >= (3, 11):
@@ -89,6 +90,11 @@ class Check:
     """A check split into shards (``shards = N`` on a tests check): (this shard, N), from 1."""
     options: tuple[tuple[str, Any], ...] = ()
     """The keys only its kind accepts, validated (sorted by key): see ``Kind.keys``."""
+    reads_env: tuple[str, ...] = ()
+    """Environment variables (``NAME`` or ``PREFIX*``) its verdict depends on, beyond the
+    ones every check's cache key holds."""
+    cache: bool = True
+    """Whether a pass may be replayed when nothing it depends on changed."""
 
     def option(self, key: str, default: Any = None) -> Any:
         for name, value in self.options:
@@ -294,18 +300,44 @@ def _unique_list(v: Validator, where: str, key: str, value: object) -> tuple[str
     return tuple(dict.fromkeys(v.string_list(where, key, value)))
 
 
+def _globs(v: Validator, where: str, key: str, value: object) -> tuple[str, ...]:
+    patterns = v.string_list(where, key, value)
+    for pattern in patterns:
+        try:
+            compile_pattern(pattern)
+        except ValueError as exc:
+            raise v.error(where, f"{key}: {exc}") from None
+    return patterns
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$")
+
+
+def _env_names(v: Validator, where: str, key: str, value: object) -> tuple[str, ...]:
+    names = v.string_list(where, key, value)
+    for name in names:
+        if not _ENV_NAME.fullmatch(name):
+            raise v.error(
+                where,
+                f"{key} must list variable names (NAME or PREFIX*), got {show(name)}",
+            )
+    return tuple(dict.fromkeys(names))
+
+
 COMMON_KEYS: tuple[Key, ...] = (
     Key("timeout", _number, "timeout"),
     Key("cwd", _string, "cwd"),
     Key("env", Validator.env_table, "env"),
     Key("description", _text, "description"),
     Key("needs", _unique_list, "needs"),
-    Key("reads", Validator.string_list, "reads"),
+    Key("reads", _globs, "reads"),
     Key("writes", Validator.string_list, "writes"),
     Key("exclusive", Validator.boolean, "exclusive"),
     Key("blocking", Validator.boolean, "blocking"),
     Key("retries", _retries, "retries"),
     Key("expected", _number, "expected"),
+    Key("reads-env", _env_names, "reads_env"),
+    Key("cache", Validator.boolean, "cache"),
 )
 """The keys every kind accepts, in the order they are validated."""
 

@@ -69,6 +69,8 @@ class Dispatcher:
 
     config: ParexConfig
     expected: Mapping[str, float] = field(default_factory=dict)
+    done: Mapping[str, Status] = field(default_factory=dict)
+    """Checks decided before the run starts (replayed passes), with their status."""
 
     def __post_init__(self) -> None:
         self.checks: dict[str, Check] = {c.name: c for c in self.config.checks}
@@ -100,6 +102,9 @@ class Dispatcher:
         self.workers: dict[str, _Worker] = {}
         self.decided: str = ""
         """Why the gate is decided early (fail-fast, any, threshold); empty while it is not."""
+        for name, status in self.done.items():
+            if name in self.checks:
+                self.finish(name, status)
 
     # ------------------------------------------------------------------ workers
 

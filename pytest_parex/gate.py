@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_parex import config as cfg
-from pytest_parex import discovery, options, plan, workers
+from pytest_parex import discovery, incremental, options, plan, workers
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
 from pytest_parex.kinds.base import RunContext
@@ -125,13 +125,20 @@ def configure(config: pytest.Config) -> None:
     config.option.maxfail = 0
 
     known = remembered(config)
-    decision = workers.decide(config, parex_config)
+    cache = None if hasattr(config, "workerinput") else _open_cache(config, parex_config, path)
+    decisions = cache.decide(parex_config.checks) if cache is not None else {}
+    to_run = replace(
+        parex_config,
+        checks=tuple(c for c in parex_config.checks if not decisions.get(c.name, _RUNS).cached),
+    )
+    decision = workers.decide(config, to_run)
     workers.apply_to_xdist(config, decision)
     expected, sources = plan.expected_durations(parex_config, known)
+    context = _context(config, parex_config, path, decision)
     run = GateRun(
         config=parex_config,
         config_path=path,
-        context=_context(config, parex_config, path, decision),
+        context=context,
         mode=decision.mode,
         why=decision.why,
         capped=decision.capped,
@@ -140,8 +147,65 @@ def configure(config: pytest.Config) -> None:
         expected=expected,
         sources=sources,
     )
+    if cache is not None:
+        run.incremental = cache
+        run.reasons = {name: d.reason for name, d in decisions.items()}
+        for check in parex_config.checks:
+            if decisions[check.name].cached:
+                log = context.log_dir / f"{check.file_name}.log"
+                run.replayed[check.name] = cache.replayed(check.name, log)
     config.stash[GATE_RUN] = run
     _register(config, run)
+
+
+_RUNS = incremental.Decision("", "runs")
+
+
+def _open_cache(
+    config: pytest.Config, parex_config: cfg.ParexConfig, path: Path
+) -> incremental.Incremental | None:
+    """The result cache, in pytest's cache directory -- unless it is off: ``--parex-no-cache``,
+    ``PYTEST_PAREX_CACHE=0``, ``-p no:cacheprovider``."""
+    pytest_cache = getattr(config, "cache", None)
+    if (
+        pytest_cache is None
+        or config.getoption("parex_no_cache")
+        or incremental.disabled_by_environment(os.environ)
+    ):
+        return None
+    rootdir = config.rootpath
+    outputs = [
+        parex_config.log_dir,
+        ".parex",
+        str(config.getini("cache_dir")),
+        *(
+            str(Path(config.invocation_params.dir) / value)
+            for value in (
+                config.getoption("parex_json"),
+                config.getoption("xmlpath", None),
+                config.getoption("parex_timeline") or None,
+            )
+            if value
+        ),
+    ]
+    exclude = [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
+    return incremental.Incremental(
+        rootdir,
+        pytest_cache.mkdir(incremental.RESULTS_DIR),
+        pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json",
+        context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
+        config_path=path,
+        exclude=exclude,
+    )
+
+
+def _inside(path: Path, root: Path) -> str:
+    """``path`` (relative: to the rootdir) relative to the rootdir, "" when outside it."""
+    full = path if path.is_absolute() else root / path
+    try:
+        return full.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return ""
 
 
 def _context(

@@ -34,6 +34,7 @@ def properties(result: CheckResult) -> list[tuple[str, str]]:
         ("parex_duration", f"{result.duration:.3f}"),
         ("parex_attempts", str(result.attempts)),
         ("parex_detail", result.detail),
+        ("parex_cached", "true" if result.cached else "false"),
     ]
 
 

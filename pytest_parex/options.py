@@ -82,6 +82,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="Print the gate's [tool.parex] as TOML (the zero-config default too) and exit",
     )
     group.addoption(
+        "--parex-no-cache",
+        action="store_true",
+        default=False,
+        help="Run every check, replaying no earlier pass (PYTEST_PAREX_CACHE=0 does too)",
+    )
+    group.addoption(
         "--parex-save-baseline",
         action="store_true",
         default=False,

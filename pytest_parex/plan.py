@@ -13,7 +13,7 @@ from pytest_parex import graph
 from pytest_parex.config import ParexConfig
 from pytest_parex.dispatch import Dispatcher, Run
 from pytest_parex.output.text import sanitize, seconds
-from pytest_parex.results import Status
+from pytest_parex.results import CACHED, Status
 
 NO_DATA = "no data"
 DEFAULT_DURATION = 1.0
@@ -60,9 +60,15 @@ class Plan:
         return [out[k] for k in sorted(out)]
 
 
-def simulate(config: ParexConfig, expected: Mapping[str, float], workers: int) -> Plan:
-    """Run the dispatcher on a virtual clock, every check taking its expected time."""
-    dispatcher = Dispatcher(config, expected)
+def simulate(
+    config: ParexConfig,
+    expected: Mapping[str, float],
+    workers: int,
+    done: Mapping[str, Status] | None = None,
+) -> Plan:
+    """Run the dispatcher on a virtual clock, every check taking its expected time; ``done``
+    checks (replayed passes) are decided before it starts."""
+    dispatcher = Dispatcher(config, expected, done or {})
     for i in range(workers):
         dispatcher.add_worker(f"gw{i}")
     now = 0.0
@@ -88,15 +94,19 @@ def render(
     expected: Mapping[str, float],
     workers: int,
     sources: Mapping[str, str],
+    reasons: Mapping[str, str] | None = None,
 ) -> str:
     """The plan: agents and workers, order, waves, serialised conflicts, predictions.
 
-    ``sources`` says where each expected duration came from ("last runs", "expected", ...).
+    ``sources`` says where each expected duration came from ("last runs", "expected", ...);
+    ``reasons`` (the result cache) why each check runs, or "cached" when it is replayed.
     """
     checks = config.checks
     if not checks:
         return "no checks selected\n"
-    plan = simulate(config, expected, workers)
+    reasons = reasons or {}
+    cached = [c.name for c in checks if reasons.get(c.name) == CACHED]
+    plan = simulate(config, expected, workers, dict.fromkeys(cached, Status.PASSED))
     rank = graph.ranks(checks, expected)
     instances = config.agent_instances
     out: list[str] = []
@@ -121,10 +131,15 @@ def render(
         needs = f", needs {', '.join(check.needs)}" if check.needs else ""
         flags = ", exclusive" if check.exclusive else ""
         guess = seconds(expected.get(run.name, DEFAULT_DURATION))
+        why = f"; runs: {sanitize(reasons[run.name])}" if run.name in reasons else ""
         out.append(
             f"  {i}. {run.name} [{sanitize(run.agent)}] expected {guess}"
             f" ({sources.get(run.name, 'default')}), path {seconds(rank[run.name])}{needs}{flags}"
+            f"{why}"
         )
+    if cached:
+        saved = sum(expected.get(n, DEFAULT_DURATION) for n in cached)
+        out.append(f"cached (replayed, not run, ~{seconds(saved)} saved): {', '.join(cached)}")
     out.append("waves:")
     for wave in plan.waves():
         at = wave[0].start
@@ -133,11 +148,14 @@ def render(
     if conflicts:
         out.append("serialised:")
         out.extend(f"  {sanitize(line)}" for line in graph.describe(conflicts))
-    total = sum(expected.get(c.name, DEFAULT_DURATION) for c in checks)
-    critical = graph.critical_path(checks, expected)
+    running = [c for c in checks if c.name not in cached]
+    total = sum(expected.get(c.name, DEFAULT_DURATION) for c in running)
+    critical = graph.critical_path(running, expected)
+    ideal = f"{total / critical:.2f}x" if critical > 0 else "-"
+    planned = f"{total / plan.makespan:.2f}x" if plan.makespan > 0 else "-"
     out.append(
         f"predicted: wall {seconds(plan.makespan)}, sequential {seconds(total)}, "
-        f"critical path {seconds(critical)}, ideal speedup {total / critical:.2f}x "
-        f"(sum / critical path), planned speedup {total / plan.makespan:.2f}x"
+        f"critical path {seconds(critical)}, ideal speedup {ideal} "
+        f"(sum / critical path), planned speedup {planned}"
     )
     return "\n".join(out) + "\n"

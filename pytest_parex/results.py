@@ -49,6 +49,8 @@ _PAST = {
     Status.CANCELLED: "was cancelled",
 }
 
+CACHED = "cached"
+"""What the summary says of a replayed pass (its status stays :attr:`Status.PASSED`)."""
 GOOD = frozenset({Status.PASSED, Status.FLAKY})
 BAD = frozenset({Status.FAILED, Status.TIMEOUT, Status.ERROR})
 STATUSES = tuple(Status)
@@ -96,6 +98,9 @@ class CheckResult:
     """What the kind made of the output (first issues, regressions, leaks), for the report."""
     tail: str = ""
     """The last lines of the check's output (for the failure report)."""
+    cached: bool = False
+    """Not run: its last pass was replayed (same definition, same inputs). ``duration``,
+    ``detail`` and ``figures`` are that pass's; ``start`` is None."""
 
     def __post_init__(self) -> None:
         # Results built from builtins (another process, a report) carry the plain word.
@@ -112,6 +117,16 @@ class CheckResult:
     @property
     def ran(self) -> bool:
         return self.start is not None
+
+    @property
+    def label(self) -> str:
+        """The status as the summary shows it: "cached" for a replayed pass."""
+        return CACHED if self.cached else self.status.value
+
+    @property
+    def measured(self) -> bool:
+        """Whether ``duration`` says something: it ran now, or its replayed pass did."""
+        return self.start is not None or self.cached
 
     def to_dict(self) -> dict[str, Any]:
         """Builtins only: what crosses from an xdist worker to the controller."""
@@ -161,12 +176,22 @@ class GateResult:
 
     @property
     def sequential(self) -> float:
-        """Sum of the check durations: what one-after-another would have taken."""
-        return sum(r.duration for r in self.results)
+        """Sum of the durations of the checks that ran: what one-after-another would have
+        taken (replayed passes took no time now)."""
+        return sum(r.duration for r in self.results if not r.cached)
+
+    @property
+    def cached(self) -> int:
+        return sum(1 for r in self.results if r.cached)
+
+    @property
+    def saved(self) -> float:
+        """Seconds the replayed passes took when they ran."""
+        return sum(r.duration for r in self.results if r.cached)
 
     @property
     def cpu(self) -> float:
-        return sum(r.cpu for r in self.results)
+        return sum(r.cpu for r in self.results if not r.cached)
 
     @property
     def speedup(self) -> float:

@@ -18,6 +18,7 @@ from pytest_parex.kinds.base import RunContext
 from pytest_parex.results import CheckResult
 
 if TYPE_CHECKING:
+    from pytest_parex.incremental import Incremental
     from pytest_parex.workers import Capped
 
 
@@ -69,6 +70,12 @@ class GateRun:
     workers: int = 0
     run_check: Callable[[Check], CheckResult] = field(default=lambda check: _no_runner(check))
     """How this process runs one check item (set by the mode's plugin)."""
+    incremental: Incremental | None = None
+    """The result cache of this run (None when it is off)."""
+    replayed: dict[str, CheckResult] = field(default_factory=dict)
+    """Checks that do not run: their last pass is replayed (the result cache)."""
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Why each check runs, or "cached" (the result cache; empty when it is off)."""
     selected: ParexConfig | None = None
     """The checks that survived -k, --lf and --deselect (None until collection says)."""
     _dispatcher: Dispatcher | None = None
@@ -93,7 +100,8 @@ class GateRun:
         """The scheduling state, built once -- after the expected durations and the selection
         are known (workers never build one)."""
         if self._dispatcher is None:
-            self._dispatcher = Dispatcher(self.checks, self.expected)
+            done = {n: r.status for n, r in self.replayed.items()}
+            self._dispatcher = Dispatcher(self.checks, self.expected, done)
         return self._dispatcher
 
     def cancel(self, name: str, reason: str) -> None:

@@ -218,6 +218,8 @@ def decide(config: pytest.Config, parex_config: ParexConfig) -> Decision:
     if config.getoption("parex_plan") or config.getoption("collectonly"):
         # --collect-only runs no check either: the plan, not a gate of "did not run" errors.
         return Decision(Mode.PLAN, needed, capped=capped)
+    if not parex_config.checks:
+        return Decision(Mode.LOCAL, 1, "every check is cached", capped=capped)
     xdist_on = config.pluginmanager.hasplugin("xdist")
     numprocesses = config.getoption("numprocesses", None) if xdist_on else None
     user_tx = config.getoption("tx", None) if xdist_on else None

@@ -78,7 +78,7 @@ def test_nested_in_an_xdist_worker_runs_one_check_at_a_time(
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "parex: *; one after another (no xdist workers: nested gate); "
+            "parex: *; one after another (nested gate); "
             "inside xdist worker gw7: capped at 1 worker (of 2)"
         ]
     )

@@ -91,6 +91,9 @@ class Kind:
     """Checks of this kind run alone unless their table says otherwise."""
     keys: ClassVar[tuple[Key, ...]] = ()
     """Keys only this kind accepts (stored in ``check.options``)."""
+    cacheable: ClassVar[bool] = True
+    """A pass may be replayed when nothing it depends on changed (not for benchmarks: their
+    verdict depends on the machine's state)."""
 
     # ------------------------------------------------------------------ configuration
 

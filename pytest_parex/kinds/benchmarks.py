@@ -45,6 +45,7 @@ class BenchmarksKind(ChildPytest):
     name = "benchmarks"
     agent = "test-runner"
     exclusive = True
+    cacheable = False
     default_args = ("--benchmark-only",)
     keys = (
         Key("fail-if-slower", _limit),

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_parex import kinds, runner
 from pytest_parex.output import summary
+from pytest_parex.output.text import sanitize
 from pytest_parex.results import CheckResult, GateResult, Status, durations, gate_result, unrun
 from pytest_parex.state import GateRun
 
@@ -101,6 +102,8 @@ class VerdictPlugin:
             parallel=run.workers > 1,
         )
         self.remember(results)
+        if run.incremental is not None:
+            run.incremental.record(run.checks.checks, results, run.context.log_dir)
         self.config.hook.pytest_parex_gate_finished(config=self.config, gate=self.gate)
         # The exit code follows the gate, not pytest's count of failed items -- but only
         # between 0 and 1: usage errors, internal errors, interruptions and "no tests" stand.
@@ -118,7 +121,7 @@ class VerdictPlugin:
             return
         known = remembered(self.config)
         for r in results:
-            if not r.ran or r.status is Status.CANCELLED:
+            if not r.ran or r.status is Status.CANCELLED or r.cached:
                 continue
             previous = known.get(r.name)
             measured = r.duration if previous is None else 0.3 * previous + 0.7 * r.duration
@@ -135,6 +138,9 @@ class VerdictPlugin:
             return
         tr = terminalreporter
         tr.write_sep("=", "parex")
+        if self.run.incremental is not None:
+            for warning in self.run.incremental.warnings:
+                tr.write_line(sanitize(warning), yellow=True)
         width = self.config.get_terminal_writer().fullwidth
         tr.write(summary.render(self.gate, self.config.rootpath, width=width, color=tr.hasmarkup))
 

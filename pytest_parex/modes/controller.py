@@ -13,7 +13,7 @@ from pytest_parex import runner
 from pytest_parex.dispatch import Skip
 from pytest_parex.items import properties
 from pytest_parex.modes.base import VerdictPlugin
-from pytest_parex.results import Status, unrun
+from pytest_parex.results import CheckResult, Status, unrun
 from pytest_parex.state import GateRun
 
 
@@ -44,36 +44,50 @@ class ControllerPlugin(VerdictPlugin):
         return self.scheduler
 
     def _collected(self, names: Sequence[str]) -> None:
+        first = self.run.selected is None
         self.run.select(names)
         self.run.workers = int(getattr(self.config.option, "numprocesses", 0) or 0) or len(
             self.config.getoption("tx") or []
         )
         if self.session is not None:
             self.session.testscollected = len(names)
+        if first:
+            # Replayed passes are decided already: the workers never see them.
+            for name in names:
+                if name in self.run.replayed:
+                    self._report_here(self.run.replayed[name])
 
     def _skip(self, action: Skip) -> None:
         """A check that will never run still gets its report (terminal, JUnit, --lf)."""
         check = self.run.config.check(action.name)
-        result = unrun(check, action.status, action.reason)
-        nodeid = self.scheduler.nodeid(action.name)
+        self._report_here(unrun(check, action.status, action.reason))
+
+    def _report_here(self, result: CheckResult) -> None:
+        """The reports of a check no worker runs (skipped, cancelled before it started, or a
+        replayed pass), made on the controller as a worker would have sent them."""
+        nodeid = self.scheduler.nodeid(result.name)
         location = (nodeid.split("::")[0], None, nodeid)
         # The same properties a check that ran carries (see ParexItem.runtest).
         props = properties(result)
+        skipped = result.status in (Status.SKIPPED, Status.CANCELLED)
         rep = pytest.TestReport(
             nodeid=nodeid,
             location=location,
-            keywords={action.name: 1, "parex": 1},
-            outcome="skipped",
-            longrepr=(str(self.run.config_path), 0, f"Skipped: {action.reason}"),
+            keywords={result.name: 1, "parex": 1},
+            outcome="skipped" if skipped else "passed",
+            longrepr=(str(self.run.config_path), 0, f"Skipped: {result.reason}")
+            if skipped
+            else None,
             when="call",
             user_properties=props,
+            duration=result.duration,
         )
         rep.parex = result.to_dict()  # type: ignore[attr-defined]
         # JUnit XML takes a test case's properties from its teardown report.
         teardown = pytest.TestReport(
             nodeid=nodeid,
             location=location,
-            keywords={action.name: 1, "parex": 1},
+            keywords={result.name: 1, "parex": 1},
             outcome="passed",
             longrepr=None,
             when="teardown",

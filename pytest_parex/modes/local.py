@@ -75,6 +75,9 @@ class LocalPlugin(VerdictPlugin):
         for slot in range(self.run.workers):
             dispatcher.add_worker(f"w{slot}")
         try:
+            for name, result in self.run.replayed.items():
+                if name in items:
+                    self._report(session, items, name, result)
             self._apply(session, items, dispatcher.assign())
             while self._threads:
                 name, result = self._next()

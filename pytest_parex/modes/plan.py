@@ -44,4 +44,6 @@ class PlanPlugin:
         if self.run.capped is not None:
             count = min(count, self.run.capped.allowed)
         terminalreporter.write_sep("=", "parex plan")
-        terminalreporter.write(plan.render(selected, self.run.expected, count, self.run.sources))
+        terminalreporter.write(
+            plan.render(selected, self.run.expected, count, self.run.sources, self.run.reasons)
+        )

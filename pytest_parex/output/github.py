@@ -146,8 +146,8 @@ def step_summary(gate: GateResult, root: Path) -> str:
             detail = f"{detail} (log: {rel(r.log_path, root)})" if detail else rel(r.log_path, root)
         if not r.blocking:
             detail = f"{detail} [non-blocking]" if detail else "[non-blocking]"
-        duration = seconds(r.duration) if r.start is not None else "-"
-        cells = (r.name, r.agent, r.status, duration, detail)
+        duration = seconds(r.duration) if r.measured else "-"
+        cells = (r.name, r.agent, r.label, duration, detail)
         out.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     out += ["", md_cell(totals_line(gate)) + f"; verdict: **{mark}**", ""]
     return "\n".join(out) + "\n"

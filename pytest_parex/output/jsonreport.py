@@ -63,6 +63,7 @@ def _check(result: CheckResult, origin: float, root: Path) -> dict[str, Any]:
         "returncode": result.returncode,
         "detail": result.detail,
         "reason": result.reason,
+        "cached": result.cached,
         "figures": jsonable(result.figures),
         "log": rel(result.log_path, root) or None,
     }
@@ -108,6 +109,8 @@ def document(
             "critical_path": round(gate.critical_path, 4),
             "bound": round(gate.bound, 4),
             "cpu": round(gate.cpu, 4),
+            "cached": gate.cached,
+            "saved": round(gate.saved, 4),
             "verdict": (Status.PASSED if gate.verdict else Status.FAILED).value,
             "headline": gate.headline,
             "gate": gate.gate,

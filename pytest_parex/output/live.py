@@ -42,7 +42,7 @@ from pytest_parex.output.text import (
     seconds,
     string_console,
 )
-from pytest_parex.results import STATUSES, CheckResult, GateResult, Status
+from pytest_parex.results import CACHED, STATUSES, CheckResult, GateResult, Status
 from pytest_parex.state import GATE_RUN
 
 WAITING, RUNNING = "waiting", "running"
@@ -124,7 +124,7 @@ class Progress:
             for name, agent in [*checks, *extra]:
                 if name in self._finished:
                     result, _ = self._finished[name]
-                    out.append(Row(name, agent, result.status, result.worker, 0.0, result))
+                    out.append(Row(name, agent, result.label, result.worker, 0.0, result))
                 elif name in self._started:
                     agent, worker, since = self._started[name]
                     out.append(Row(name, agent, RUNNING, worker, now - since))
@@ -135,7 +135,7 @@ class Progress:
 
 def counts(rows: Sequence[Row]) -> str:
     """ "1 running, 2 waiting, 3 passed, 1 failed" (states that occur, in a fixed order)."""
-    order = (RUNNING, WAITING, *STATUSES)
+    order = (RUNNING, WAITING, CACHED, *STATUSES)
     found = {state: sum(1 for r in rows if r.state == state) for state in order}
     return ", ".join(f"{n} {state}" for state, n in found.items() if n)
 
@@ -144,7 +144,7 @@ def counts(rows: Sequence[Row]) -> str:
 
 
 def _duration(result: CheckResult) -> str:
-    return seconds(result.duration) if result.start is not None else ""
+    return seconds(result.duration) if result.measured else ""
 
 
 def _note(row: Row, root: Path, verbosity: int) -> str:
@@ -236,20 +236,26 @@ def render_block(
     return buffer.getvalue()
 
 
-def plain_started(name: str, agent: str, worker: str, verbosity: int) -> str | None:
-    """``[parex] tests started on gw1 (test-runner)``; None when ``-q`` hides it."""
+def plain_started(
+    name: str, agent: str, worker: str, verbosity: int, reason: str = ""
+) -> str | None:
+    """``[parex] tests started on gw1 (test-runner)``; None when ``-q`` hides it. ``-v`` adds
+    why it runs (the result cache): ``: src/a.py changed``."""
     if verbosity < 0:
         return None
     where = f" on {sanitize(worker)}" if worker and worker != "main" else ""
-    return f"[parex] {sanitize(name)} started{where} ({sanitize(agent)})"
+    why = f": {sanitize(reason)}" if reason and verbosity > 0 else ""
+    return f"[parex] {sanitize(name)} started{where} ({sanitize(agent)}){why}"
 
 
 def plain_finished(result: CheckResult, root: Path, verbosity: int) -> str | None:
     """``[parex] lint passed in 1.20s``, ``[parex] docs skipped: needs lint, which failed``."""
     if verbosity < -1:
         return None
-    text = f"[parex] {sanitize(result.name)} {result.status}"
-    if result.start is not None:
+    text = f"[parex] {sanitize(result.name)} {result.label}"
+    if result.cached:
+        text += f" (passed in {seconds(result.duration)} before)"
+    elif result.start is not None:
         text += f" in {seconds(result.duration)}"
     detail = detail_of(result)
     if detail:
@@ -438,9 +444,12 @@ class LiveProgress:
         self, config: pytest.Config, name: str, agent: str, worker: str
     ) -> None:
         self.progress.started(name, agent, worker)
+        reason = self.config.stash[GATE_RUN].reasons.get(name, "")
         if self.mode == "plain":
-            self._above(plain_started(name, agent, worker, self.verbosity))
+            self._above(plain_started(name, agent, worker, self.verbosity, reason))
         elif self.mode == "live":
+            if self.verbosity > 0 and reason:
+                self._above(plain_started(name, agent, worker, self.verbosity, reason))
             self._start_thread()
             self.redraw()
 

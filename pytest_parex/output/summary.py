@@ -7,9 +7,6 @@ import io
 import os
 from pathlib import Path
 
-from rich.table import Table
-from rich.text import Text
-
 from pytest_parex.output.text import (
     STATUS_STYLE,
     detail_of,
@@ -55,10 +52,8 @@ def _rows(gate: GateResult, root: Path) -> list[tuple[str, str, str, str, str]]:
             detail = f"{detail} [{r.attempts} attempts]"
         if not r.blocking:
             detail = f"{detail} [non-blocking]" if detail else "[non-blocking]"
-        duration = seconds(r.duration) if r.start is not None else "-"
-        rows.append(
-            (sanitize(r.name), sanitize(r.agent), r.status.value, duration, sanitize(detail))
-        )
+        duration = seconds(r.duration) if r.measured else "-"
+        rows.append((sanitize(r.name), sanitize(r.agent), r.label, duration, sanitize(detail)))
     return rows
 
 
@@ -76,6 +71,8 @@ def totals_line(gate: GateResult, cores: int | None = None) -> str:
         parts.append(f"critical path {seconds(gate.critical_path)} (bound {gate.bound:.2f}x)")
     if gate.cpu > 0:
         parts.append(f"cpu {seconds(gate.cpu)}" + contention_note(gate, cores))
+    if gate.cached:
+        parts.append(f"{gate.cached} cached, saved {seconds(gate.saved)}")
     return ", ".join(parts)
 
 
@@ -118,6 +115,9 @@ def gate_notes(gate: GateResult) -> list[str]:
 
 def render_rich(gate: GateResult, root: Path, *, width: int, color: bool) -> str:
     """A rich table rendered to a string (pytest's terminal writer owns stdout)."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column, justify in (
         ("check", "left"),

@@ -12,11 +12,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from pytest_parex.results import CACHED, CheckResult, Status
 
-from pytest_parex.results import CheckResult, Status
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # C0 controls except tab and newline, DEL, and C1 controls (0x9b is a one-byte CSI).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -29,6 +30,7 @@ STATUS_STYLE: Mapping[str, str] = {
     Status.ERROR: "red",
     Status.SKIPPED: "yellow",
     Status.CANCELLED: "yellow",
+    CACHED: "green",
 }
 
 
@@ -66,6 +68,9 @@ def detail_of(result: CheckResult) -> str:
 def string_console(buffer: io.StringIO, *, width: int, color: bool, **extra: Any) -> Console:
     """A rich console that renders into ``buffer`` (pytest's terminal writer owns stdout) and
     never interprets markup, emoji or highlighting in data."""
+    # rich is imported when a rich rendering is asked for: plain runs never pay for it.
+    from rich.console import Console
+
     return Console(
         file=buffer,
         width=width,

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
+from html import escape
 
 from pytest_parex import graph
 from pytest_parex.output.text import sanitize, seconds
@@ -218,7 +218,7 @@ def render_svg(timeline: Timeline) -> str:
         out.append(
             f'<rect x="{left:.1f}" y="{y + 3}" width="{right - left:.1f}" height="{_ROW - 6}" '
             f'fill="{_FILL.get(bar.status, "#9e9e9e")}"{stroke} '
-            f'data-check={quoteattr(sanitize(bar.name))} data-status="{bar.status}"'
+            f'data-check="{escape(sanitize(bar.name))}" data-status="{bar.status}"'
             f"{critical}>"
             f"<title>{escape(tip)}</title></rect>"
         )
