@@ -398,7 +398,8 @@ class LiveProgress:
                 return
             self.screen.erase()
             self.tr.ensure_newline()
-            if self.mode == "plain" and self.tr.isatty():
+            # bool(): a method since pytest 9 (a callable bool there), a plain bool before.
+            if self.mode == "plain" and bool(self.tr.isatty):
                 # xdist rewrites its status line in place ("\r") on a terminal: blank it
                 # with what even a dumb terminal understands, or the line would follow it.
                 width = shutil.get_terminal_size().columns
