@@ -1,15 +1,21 @@
-"""The one place that reaches into pytest and pytest-xdist internals; each reach says why and
-which versions it was checked against (pytest 8.0-9.2, pytest-xdist 3.6-3.8: pinned >=3.6,<4).
+"""The one place that reaches into pytest and pytest-xdist internals; each reach says why.
 
-xdist -- the cancel signal must reach a worker while it is busy running a check. xdist has no public
-hook for custom controller->worker commands, but ``WorkerController.sendcommand`` (public on
-the controller) delivers any ``(name, kwargs)`` to the worker's ``WorkerInteractor.
-handle_command``, which runs in execnet's receiver thread -- not blocked by the running test --
-and ignores names it does not know. Wrapping that method is the smallest possible intrusion.
+Checked on pytest 8.3.5 and 9.2.0 with pytest-xdist 3.6.1, 3.7.0 and 3.8.0 (pinned >=3.6,<4).
+Before a new pytest major, re-read ``Config._preparse`` / ``Config.parse``
+(``_pytest/config/__init__.py``): the argument functions rely on the order described there.
+
+xdist -- the cancel signal must reach a worker while it is busy running a check. xdist has no
+public hook for custom controller->worker commands, but ``WorkerController.sendcommand``
+(public on the controller) delivers any ``(name, kwargs)`` to the worker's
+``WorkerInteractor.handle_command``, which runs in execnet's receiver thread -- not blocked by
+the running test -- and ignores names it does not know. Wrapping that method is the smallest
+possible intrusion.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -41,3 +47,48 @@ def install_command_handler(config: pytest.Config, handler: CommandHandler) -> b
             plugin.handle_command = handle_command
             return True
     return False
+
+
+# ---------------------------------------------------------------------------- arguments
+
+FILE_OR_DIR = "file_or_dir"
+"""The namespace attribute of pytest's positional arguments (``_pytest.config.argparsing.
+FILE_OR_DIR``; plugins read it as ``config.option.file_or_dir``)."""
+
+
+def consumes(parser: pytest.Parser, option: str, following: str) -> bool:
+    """Whether pytest's argument parser reads ``following`` as the value of ``option``.
+
+    Asked of the parser itself (public ``Parser.parse_known_args``), so it holds for every
+    option of every plugin loaded so far, ``nargs="?"`` ones included: ``following`` is a
+    value unless it ends up among the positional arguments. An option no loaded plugin knows
+    (``-n auto`` under ``-p no:xdist``) is taken to have ``following`` as its value: an
+    ``addopts`` word after an option is far more often its value than a test path.
+    """
+    try:
+        namespace, unknown = parser.parse_known_and_unknown_args([option, following])
+    except pytest.UsageError:
+        return True  # argparse tried to read it as the option's value (and rejected it)
+    if option in unknown:
+        return True
+    return following not in (getattr(namespace, FILE_OR_DIR, None) or [])
+
+
+def reparse_known_args(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Recompute ``early_config.known_args_namespace`` from ``args``, as pytest did just before
+    calling ``pytest_load_initial_conftests``.
+
+    ``Config.known_args_namespace`` is not documented API, but it is what the
+    ``pytest_load_initial_conftests`` implementations that run after ours read (pytest's own
+    capture and conftest loading, pytest-cov's decision to start coverage), while ``args`` --
+    edited in place by the caller -- is what ``Config.parse`` turns into ``config.option``
+    afterwards (pytest 8.3 and 9.2 alike). pytest fills in ``confcutdir`` after parsing (the
+    inifile's directory); that default is kept when ``args`` do not set it.
+    """
+    old = early_config.known_args_namespace
+    fresh: argparse.Namespace = parser.parse_known_args(
+        args, namespace=copy.copy(early_config.option)
+    )
+    if getattr(fresh, "confcutdir", None) is None:
+        fresh.confcutdir = getattr(old, "confcutdir", None)
+    early_config.known_args_namespace = fresh

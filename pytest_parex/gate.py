@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_parex import config as cfg
-from pytest_parex import discovery, incremental, options, plan, workers
+from pytest_parex import discovery, incremental, options, plan, testplugins, workers
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
 from pytest_parex.kinds.base import RunContext
@@ -271,7 +271,7 @@ def report_header(config: pytest.Config) -> list[str] | None:
     )
     if run.capped is not None:
         summary += f"; {run.capped.note()}"
-    return [*(f"parex: {note}" for note in c.notes), summary]
+    return [*(f"parex: {note}" for note in c.notes), summary, *testplugins.header_lines(config)]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_parex import testplugins
 from pytest_parex.config import Check
 from pytest_parex.output.summary import failure_text
 from pytest_parex.results import CheckResult, Status
@@ -55,6 +56,8 @@ class ParexItem(pytest.Item):
         super().__init__(**kwargs)
         self.check = check
         self.add_marker("parex")
+        for mark in testplugins.marks(self.config):  # per-test plugins leave checks alone
+            self.add_marker(mark)
         self.result: CheckResult | None = None
 
     def runtest(self) -> None:
@@ -101,6 +104,10 @@ def collect(session: pytest.Session, path: Path, *, park: bool) -> list[pytest.I
     items = [x for x in rep.result if isinstance(x, pytest.Item)]
     hook.pytest_collection_modifyitems(session=session, config=config, items=items)
     if park:
+        # The controller maps item indices to checks: every worker lists them in the config's
+        # order, whatever a reordering plugin (pytest-randomly) made of them.
+        order = {c.name: i for i, c in enumerate(config.stash[GATE_RUN].config.checks)}
+        items.sort(key=lambda it: order.get(it.name, len(order)))
         items.append(ParkItem.from_parent(parent, name=PARK_NAME))
     session.items = items
     session.testscollected = len(items) - (1 if park else 0)

@@ -7,6 +7,8 @@ the gate itself (:mod:`pytest_parex.gate`).
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
 
 from pytest_parex import options
@@ -20,6 +22,20 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from pytest_parex import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None, None, None]:
+    # A tryfirst wrapper runs before every plain implementation, so pytest-cov (a plain
+    # tryfirst one) and pytest's own conftest loading already see the gate's arguments, not the
+    # tests' addopts; see pytest_parex.testplugins.
+    if "--parex" in early_config.invocation_params.args:  # cheap: this runs in every pytest
+        from pytest_parex import testplugins
+
+        testplugins.set_aside(early_config, parser, args)
+    return (yield)
 
 
 @pytest.hookimpl(tryfirst=True)
