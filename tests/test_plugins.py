@@ -129,7 +129,7 @@ def test_addopts_and_pytest_addopts_do_not_reach_the_gate(
     out = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "parex: pyproject.toml, 3 checks, *; gate all, best-effort, *; 3 xdist workers",
+            "parex: pyproject.toml, 3 checks, *; gate all, best-effort, *; 3 local agents",
             "parex: set aside for the gate (the tests checks' own pytest reads them): "
             "-x, --maxfail=1, -n 2, --strict-markers (addopts); --tb=line (PYTEST_ADDOPTS)",
         ]
@@ -254,7 +254,10 @@ def test_plugin_matrix(
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(plugin_dir), *([path] if path else [])]))
     monkeypatch.setenv("PYTEST_ADDOPTS", "--durations=2")
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    args = ["--parex", "--parex-json=gate.json", *extra, *([] if xdist else ["-p", "no:xdist"])]
+    # xdist on: the gate's checks on xdist workers (-n 2 on the command line, the user's
+    # choice); off: local agents with xdist not even loaded.
+    where = ["-n", "2"] if xdist else ["-p", "no:xdist"]
+    args = ["--parex", "--parex-json=gate.json", *extra, *where]
     result = project.pytester.runpytest_subprocess(*args, timeout=600)
     out = result.stdout.str() + result.stderr.str()
 
@@ -267,7 +270,7 @@ def test_plugin_matrix(
 
     # The header: what the gate set aside, and that it chose its own workers and policy.
     agents = 3 if failing else 2
-    how = f"{agents} xdist workers" if xdist else "one after another (no xdist workers: *)"
+    how = "2 xdist workers" if xdist else f"{agents} local agents"
     lines = [
         f"parex: pyproject.toml, {agents} checks, *; gate all, best-effort, *; {how}",
         "parex: set aside for the gate (the tests checks' own pytest reads them): "
