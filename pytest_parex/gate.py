@@ -188,6 +188,7 @@ def _open_cache(
             if value
         ),
     ]
+    outputs += incremental.open_for_writing()
     exclude = [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
     return incremental.Incremental(
         rootdir,

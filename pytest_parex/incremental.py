@@ -46,6 +46,7 @@ from pytest_parex.resultcache import (
     canonical_json,
     env_values,
     executable_identity,
+    explain,
     installed_distributions,
     python_identity,
     resolve_executable,
@@ -249,8 +250,14 @@ class Incremental:
             after = self.key_parts([by_name[r.name] for r in passed])
             for result in passed:
                 before = self.decisions[result.name].parts
-                if before is None or after[result.name].digest() != before.digest():
-                    continue  # something it read changed while the gate ran
+                if before is None:
+                    continue
+                if after[result.name].digest() != before.digest():
+                    # What it read changed while the gate ran: its pass may not be for what
+                    # is there now. Say so, or the next run's "no earlier pass" puzzles.
+                    why = explain(before, after[result.name], last_status=None)
+                    self.warnings.append(f"parex: {result.name} not cached: {why} while it ran")
+                    continue
                 log = Path(result.log_path) if result.log_path else logs / f"{result.name}.log"
                 try:
                     output = log.read_bytes()
@@ -267,6 +274,29 @@ class Incremental:
 
     def _save_index(self) -> None:
         self._warn(self.index.save(self.index_path))
+
+
+def open_for_writing() -> list[str]:
+    """Files this process has open for writing: its own output (``pytest --parex > out.log``,
+    kept open by pytest's capture), never an input of a check -- or no check without ``reads``
+    could be replayed. Linux ``/proc``; nothing elsewhere."""
+    found: list[str] = []
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            with open(f"/proc/self/fdinfo/{fd}") as fh:
+                flags = next(
+                    (int(line.split()[1], 8) for line in fh if line.startswith("flags:")), 0
+                )
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except (OSError, ValueError, IndexError):
+            continue
+        if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR) and target.startswith("/"):
+            found.append(target)
+    return found
 
 
 def definition(check: Check) -> dict[str, Any]:
