@@ -29,8 +29,10 @@ print(f"{name} starting", flush=True)
 time.sleep(seconds)
 end = time.time()
 os.makedirs("times", exist_ok=True)
-with open(os.path.join("times", name + ".json"), "w") as fh:
+# Written whole or not at all: a check killed while writing leaves no half a file.
+with open(os.path.join("times", name + ".json.tmp"), "w") as fh:
     json.dump({"start": start, "end": end}, fh)
+os.replace(os.path.join("times", name + ".json.tmp"), os.path.join("times", name + ".json"))
 print(f"{name} done with {code}", flush=True)
 sys.exit(code)
 """

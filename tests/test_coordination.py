@@ -153,7 +153,10 @@ def test_dash_x_means_fail_fast_in_process(project: Project) -> None:
             "b": {"agent": "debugger", "run": project.rec("b", 0.1)},
         }
     )
-    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST, "-x")
+    # One check at a time (the critical path puts a first): b never starts.
+    result = project.pytester.runpytest_subprocess(
+        "--parex", *NO_XDIST, "-x", "--parex-max-parallel=1"
+    )
     assert result.ret == 1
     result.stdout.fnmatch_lines(["b*cancelled*fail-fast after a failed*"])
     assert "b" not in project.times()
@@ -340,7 +343,7 @@ def test_plan_prints_order_waves_and_runs_nothing(project: Project) -> None:
             "agents:",
             "  code-reviewer x1: lint*",
             "order (longest remaining critical path first):",
-            "  1. build [feature-implementer] expected 4.00s (expected key), path 10.00s",
+            "  1. build [feature-implementer] expected 4.00s (expected key), path 10.00s; runs: no earlier pass",
             "waves:",
             "  at 0.00s: build@*",
             "  at 4.00s: test@*",

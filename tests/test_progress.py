@@ -134,7 +134,7 @@ def test_no_animation_on_a_dumb_or_colourless_terminal(
     code, raw = run_in_pty(project, "--parex", *NO_XDIST, env=tty_env(**env))
     assert code == 0, raw
     assert not CURSOR_UP.search(raw)
-    assert "[parex] a started (code-reviewer)" in raw
+    assert "[parex] a started on w0 (code-reviewer)" in raw
     assert re.search(r"\[parex\] a passed in \d+\.\d\ds", raw)
 
 
@@ -153,8 +153,8 @@ def test_plain_lines_and_whole_output_blocks_in_a_log(project: Project) -> None:
     assert "\x1b" not in out
     result.stdout.fnmatch_lines_random(
         [
-            "[[]parex[]] a started on gw? (code-reviewer)",
-            "[[]parex[]] b started on gw? (test-runner)",
+            "[[]parex[]] a started on w? (code-reviewer)",
+            "[[]parex[]] b started on w? (test-runner)",
             "[[]parex[]] a passed in *s",
             "[[]parex[]] b failed in *s: exit code 1 (log: .parex/logs/b.log)",
             "[[]parex[]] c skipped: needs b, which failed",
