@@ -3,19 +3,27 @@ in-process (sequential) run and the ``--parex-plan`` simulation (:mod:`pytest_pa
 
 It knows nothing of xdist or pytest. The caller tells it about workers and finished checks and
 asks for :class:`Run`, :class:`Skip` and :class:`Cancel` actions.
+
+Time comes from the caller too (``assign(now)``, ``start(name, now)``): a monotonic clock in a
+run, the virtual clock in :func:`simulate`. The dispatcher needs it for one decision only,
+backfilling (see :meth:`Dispatcher.assign`); without a clock it never backfills.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pytest_parex import graph
+from pytest_parex import cpubound, graph
 from pytest_parex.config import Check, ParexConfig
 from pytest_parex.results import BAD, GOOD, Status
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
+
+_EPSILON = 1e-9
+"""Float slack when comparing expected ends (sums of durations)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,9 @@ class Run:
 
     worker: str
     name: str
+    before: str = ""
+    """Set when ``name`` is backfilled: the exclusive check that waits for the running checks
+    to drain, which ``name`` is expected to finish before."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,14 @@ class Dispatcher:
     expected: Mapping[str, float] = field(default_factory=dict)
     done: Mapping[str, Status] = field(default_factory=dict)
     """Checks decided before the run starts (replayed passes), with their status."""
+    cpu: Mapping[str, float] = field(default_factory=dict)
+    """Remembered CPU share of each check (see :mod:`pytest_parex.cpubound`); none: not
+    CPU-bound."""
+    cores: int = 0
+    """The cores the checks share: the running CPU shares must fit on them (0: no limit)."""
+    backfill: bool = True
+    """Whether checks may backfill while an exclusive check waits (see
+    :func:`pytest_parex.plan.simulate`)."""
 
     def __post_init__(self) -> None:
         self.checks: dict[str, Check] = {c.name: c for c in self.config.checks}
@@ -91,6 +110,20 @@ class Dispatcher:
         self._running: dict[str, None] = {}
         self._running_per_agent: dict[str, int] = dict.fromkeys(self._pending, 0)
         self._exclusive_running = 0
+        self._share = {
+            name: cpubound.effective(self.cpu.get(name, 0.0)) if self.cores > 0 else 0.0
+            for name in self.checks
+        }
+        self._cpu_limit = cpubound.limit(self.cores)
+        self._cpu_running = 0.0
+        self._cpu_pending = sum(self._share.values())
+        self._started: dict[str, float] = {}
+        """Clock reading when each running check started (when the caller gave one)."""
+        # Every check, highest rank first, and the index of the first that may still be
+        # pending: checks only move forward (pending -> running -> done), so the cursor only
+        # advances (see _pending_ahead_of).
+        self._by_rank = sorted(self.checks, key=self._ready_key)
+        self._rank_cursor = 0
         self._done_count = 0
         self._dependents = graph.dependents(self.config.checks)
         # Ready checks (pending, every need passed), in start order: highest rank first.
@@ -160,19 +193,26 @@ class Dispatcher:
         if old == PENDING:
             del self._pending[check.agent][name]
             self._drop_ready(name)
+            self._cpu_pending = max(0.0, self._cpu_pending - self._share[name])
         elif old == RUNNING:
             del self._running[name]
             self._running_per_agent[check.agent] -= 1
             self._exclusive_running -= check.exclusive
+            self._started.pop(name, None)
+            # Reset when idle, so float sums cannot drift over a long run.
+            self._cpu_running = self._cpu_running - self._share[name] if self._running else 0.0
         else:
             self._done_count -= 1
         if new == PENDING:
             self._pending[check.agent][name] = None
             self._refresh_ready(name)
+            self._rank_cursor = 0
+            self._cpu_pending += self._share[name]
         elif new == RUNNING:
             self._running[name] = None
             self._running_per_agent[check.agent] += 1
             self._exclusive_running += check.exclusive
+            self._cpu_running += self._share[name]
         else:
             self._done_count += 1
         self.state[name] = new
@@ -221,9 +261,18 @@ class Dispatcher:
             return False
         if running and (check.exclusive or self._exclusive_running):
             return False
+        # CPU-bound checks beyond the cores only stretch each other; a check too big for the
+        # cores still starts, alone; a check that is not CPU-bound always fits. The last
+        # CPU-bound checks, too few to fill the cores, start rather than leave cores idle.
+        share = self._share[name]
+        crowded = running and self._cpu_running + share > self._cpu_limit
+        if share and crowded and cpubound.fills(self._cpu_pending, self.cores):
+            return False
         return self.conflicts[name].isdisjoint(running)
 
-    def _idle_worker_for(self, agent: str) -> str | None:
+    def _idle_worker_for(self, agent: str, alone: bool = False) -> str | None:
+        """An idle worker for a check of ``agent``; ``alone``: the check runs with nothing
+        beside it (exclusive), so any idle worker may take it."""
         idle = sorted(w for w, s in self.workers.items() if s.running is None)
         for wid in idle:
             if self.workers[wid].agent == agent:
@@ -240,13 +289,21 @@ class Dispatcher:
             return bool(pending(a))
 
         candidates = [
-            w for w in idle if not any(self._startable(n) for n in pending(self.workers[w].agent))
+            w
+            for w in idle
+            if alone or not any(self._startable(n) for n in pending(self.workers[w].agent))
         ]
         candidates.sort(key=lambda w: (has_open(self.workers[w].agent), w))
         return candidates[0] if candidates else None
 
-    def assign(self) -> list[Action]:
-        """Everything that can happen now: skips for blocked checks, then new runs."""
+    def assign(self, now: float | None = None) -> list[Action]:
+        """Everything that can happen now: skips for blocked checks, then new runs.
+
+        ``now`` is the caller's clock (monotonic seconds; the virtual clock in a simulation).
+        With it, the checks that start are timed, and an exclusive check that waits for the
+        running checks to drain lets shorter checks *backfill* the idle workers meanwhile (see
+        :meth:`_backfill`).
+        """
         actions: list[Action] = []
         # Only a decision or a dependency that did not pass can block a pending check.
         changed = self._scan_blocked or bool(self.decided)
@@ -264,8 +321,10 @@ class Dispatcher:
         ready = [name for _, _, name in self._ready]
         while ready and any(w.running is None for w in self.workers.values()):
             # An exclusive check at the head of the queue waits for the others to drain rather
-            # than being overtaken forever.
+            # than being overtaken forever; only checks that do not delay it start meanwhile.
             if self.checks[ready[0]].exclusive and self._running:
+                if now is not None and self.backfill:
+                    self._backfill(ready, now, actions)
                 break
             if len(self._running) >= self.config.max_parallel:
                 break
@@ -277,28 +336,142 @@ class Dispatcher:
                     continue  # the common case in long queues: skip it cheaply
                 if not self._startable(name):
                     continue
-                wid = self._idle_worker_for(agent)
+                # An exclusive check that can start runs alone: no other check of any
+                # worker's own agent could start beside it, so it may take any idle worker.
+                wid = self._idle_worker_for(agent, alone=self.checks[name].exclusive)
                 if wid is None:
                     no_worker.add(agent)
                     continue
-                self.workers[wid].agent = self.checks[name].agent
-                self.workers[wid].running = name
-                self._set_state(name, RUNNING)
-                actions.append(Run(wid, name))
+                actions.append(self._launch(wid, name, now))
                 del ready[i]
                 break
             else:
                 break
         return actions
 
+    def _launch(self, wid: str, name: str, now: float | None, before: str = "") -> Run:
+        self.workers[wid].agent = self.checks[name].agent
+        self.workers[wid].running = name
+        self._set_state(name, RUNNING)
+        if now is not None:
+            self._started[name] = now
+        return Run(wid, name, before)
+
+    def expected_duration(self, name: str) -> float:
+        """What ``name`` is expected to take (the default is the one ranks use)."""
+        return self.expected.get(name, 1.0)
+
+    def _backfill(self, ready: list[str], now: float, actions: list[Action]) -> None:
+        """Start ready checks that do not delay ``ready[0]``, an exclusive check waiting for
+        the running checks to drain.
+
+        A check backfills when it is expected to end (``now`` + its expected duration) no later
+        than the running checks are expected to end -- the earliest the exclusive check can
+        start -- and before any pending check that outranks the exclusive one can become ready
+        (that check would start first and the exclusive one wait for it too; a backfilled
+        check must not hold its agent, a worker or a core then). Expected ends never move the
+        horizon out: a backfilled check ends inside it, and a check that overruns its
+        expectation leaves a horizon in the past, where nothing fits. So the exclusive check
+        waits for no more than it would without backfilling, give or take wrong expectations,
+        and is never starved; it still starts only when nothing runs.
+        """
+        head = ready[0]
+        horizon = self._drain_time()
+        if horizon is None:
+            return
+        cutoff = self._outrankers_ready(head, now)
+        no_worker: set[str] = set()
+        for name in ready[1:]:
+            if len(self._running) >= self.config.max_parallel:
+                break
+            if not any(w.running is None for w in self.workers.values()):
+                break
+            check = self.checks[name]
+            if check.exclusive or check.agent in no_worker:
+                continue
+            end = now + self.expected_duration(name)
+            # Ending exactly when an outranking check becomes ready could still hold what it
+            # needs at that instant: strictly before.
+            if end > horizon + _EPSILON or end >= cutoff - _EPSILON:
+                continue
+            if not self._startable(name):
+                continue
+            wid = self._idle_worker_for(check.agent)
+            if wid is None:
+                no_worker.add(check.agent)
+                continue
+            actions.append(self._launch(wid, name, now, before=head))
+
+    def _drain_time(self) -> float | None:
+        """When the running checks are expected to have ended; None when one has no start."""
+        ends = []
+        for name in self._running:
+            started = self._started.get(name)
+            if started is None:
+                return None
+            ends.append(started + self.expected_duration(name))
+        return max(ends, default=None)
+
+    def _outrankers_ready(self, head: str, now: float) -> float:
+        """The earliest a pending check that outranks ``head`` can become ready (inf: none)."""
+        ahead = self._pending_ahead_of(head)
+        if not ahead:
+            return math.inf
+        end: dict[str, float] = {}
+
+        def earliest_end(name: str) -> float:
+            # Needs form a DAG; walk it without recursion (chains of 1000 needs).
+            stack = [name]
+            while stack:
+                top = stack[-1]
+                if top in end:
+                    stack.pop()
+                    continue
+                if self.state[top] == DONE:
+                    end[top] = now
+                    stack.pop()
+                    continue
+                if self.state[top] == RUNNING:
+                    started = self._started.get(top, now)
+                    end[top] = max(now, started + self.expected_duration(top))
+                    stack.pop()
+                    continue
+                todo = [d for d in self.checks[top].needs if d not in end]
+                if todo:
+                    stack.extend(todo)
+                    continue
+                stack.pop()
+                start = max([now, *(end[d] for d in self.checks[top].needs)])
+                end[top] = start + self.expected_duration(top)
+            return end[name]
+
+        return min(max([now, *(earliest_end(d) for d in self.checks[p].needs)]) for p in ahead)
+
+    def _pending_ahead_of(self, head: str) -> list[str]:
+        """Pending checks that come before ``head`` in rank order (``head`` is the best ready
+        check, so these are all waiting for their needs)."""
+        order = self._by_rank
+        while self._rank_cursor < len(order) and self.state[order[self._rank_cursor]] != PENDING:
+            self._rank_cursor += 1
+        out = []
+        for name in order[self._rank_cursor :]:
+            if name == head:
+                break
+            if self.state[name] == PENDING:
+                out.append(name)
+        return out
+
     def _pending_in_order(self) -> list[str]:
         """Pending checks in config order."""
         names = [n for per_agent in self._pending.values() for n in per_agent]
         return sorted(names, key=self.position.__getitem__)
 
-    def start(self, name: str) -> None:
-        """Mark ``name`` running outside of any worker (the in-process run)."""
+    def start(self, name: str, now: float | None = None) -> None:
+        """Mark ``name`` running outside of any worker (the in-process run), started at
+        ``now`` on the caller's clock."""
         self._set_state(name, RUNNING)
+        if now is not None:
+            self._started[name] = now
 
     def finish(self, name: str, status: Status) -> list[Action]:
         """Record that ``name`` ended with ``status``; returns cancellations it causes."""

@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 
 from pytest_parex import config as cfg
-from pytest_parex import discovery, incremental, options, plan, testplugins, workers
+from pytest_parex import cpubound, discovery, incremental, options, plan, testplugins, workers
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.modes.base import IdleSummaries, remembered
 from pytest_parex.output import artifacts, live
 from pytest_parex.output.text import rel
+from pytest_parex.results import durations
 from pytest_parex.state import GATE_RUN, GateRun, Mode
 
 ENV_PREFIX = "PYTEST_PAREX_"
@@ -135,6 +136,8 @@ def configure(config: pytest.Config) -> None:
     workers.apply_to_xdist(config, decision)
     expected, sources = plan.expected_durations(parex_config, known)
     context = _context(config, parex_config, path, decision)
+    pytest_cache = getattr(config, "cache", None)
+    shares = durations(pytest_cache.get(cpubound.CPU_KEY, {})) if pytest_cache is not None else {}
     run = GateRun(
         config=parex_config,
         config_path=path,
@@ -145,6 +148,8 @@ def configure(config: pytest.Config) -> None:
         workers=decision.workers,
         remembered=known,
         expected=expected,
+        cpu=shares,
+        cores=cpubound.available_cores(),
         sources=sources,
     )
     if cache is not None:
@@ -272,6 +277,10 @@ def report_header(config: pytest.Config) -> list[str] | None:
     )
     if run.capped is not None:
         summary += f"; {run.capped.note()}"
+    if run.mode is not Mode.WORKER:
+        cpu_note = cpubound.note([ch.name for ch in c.checks], run.cpu, run.cores)
+        if cpu_note:
+            summary += f"; {cpu_note}"
     return [*(f"parex: {note}" for note in c.notes), summary, *testplugins.header_lines(config)]
 
 

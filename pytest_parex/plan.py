@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pytest_parex import graph
+from pytest_parex import cpubound, graph
 from pytest_parex.config import ParexConfig
 from pytest_parex.dispatch import Dispatcher, Run
 from pytest_parex.output.text import sanitize, seconds
@@ -44,6 +44,8 @@ class PlannedRun:
     worker: str
     start: float
     end: float
+    before: str = ""
+    """The exclusive check this run was backfilled before, if it was."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Plan:
     runs: tuple[PlannedRun, ...]
     makespan: float
     workers: int
+    backfill: bool = True
+    """Whether this plan lets checks backfill beside a waiting exclusive check."""
 
     def waves(self) -> list[list[PlannedRun]]:
         """Runs grouped by the simulated moment they start."""
@@ -60,33 +64,55 @@ class Plan:
         return [out[k] for k in sorted(out)]
 
 
+_EPSILON = 1e-9
+
+
 def simulate(
     config: ParexConfig,
     expected: Mapping[str, float],
     workers: int,
     done: Mapping[str, Status] | None = None,
+    *,
+    cpu: Mapping[str, float] | None = None,
+    cores: int = 0,
+    backfill: bool | None = None,
 ) -> Plan:
     """Run the dispatcher on a virtual clock, every check taking its expected time; ``done``
-    checks (replayed passes) are decided before it starts."""
-    dispatcher = Dispatcher(config, expected, done or {})
+    checks (replayed passes) are decided before it starts.
+
+    ``cpu`` and ``cores`` are the CPU shares and cores of :class:`Dispatcher`. ``backfill``
+    None plans with backfilling unless planning without it finishes sooner: each backfill
+    leaves the exclusive check's start where it was, but starting work earlier can still make
+    a greedy schedule longer later on (Graham's anomalies), rarely and by little. A run takes
+    the same decision from the same plan (see ``GateRun.dispatcher``), so plan and run agree.
+    """
+    if backfill is None:
+        plan = simulate(config, expected, workers, done, cpu=cpu, cores=cores, backfill=True)
+        if not any(r.before for r in plan.runs):
+            return plan
+        plain = simulate(config, expected, workers, done, cpu=cpu, cores=cores, backfill=False)
+        return plain if plain.makespan < plan.makespan - _EPSILON else plan
+    dispatcher = Dispatcher(
+        config, expected, done or {}, cpu=cpu or {}, cores=cores, backfill=backfill
+    )
     for i in range(workers):
         dispatcher.add_worker(f"gw{i}")
     now = 0.0
     ends: dict[str, float] = {}
     runs: list[PlannedRun] = []
     while not dispatcher.finished:
-        for action in dispatcher.assign():
+        for action in dispatcher.assign(now):
             if isinstance(action, Run):
-                end = now + expected.get(action.name, DEFAULT_DURATION)
+                end = now + dispatcher.expected_duration(action.name)
                 ends[action.name] = end
                 agent = dispatcher.checks[action.name].agent
-                runs.append(PlannedRun(action.name, agent, action.worker, now, end))
+                runs.append(PlannedRun(action.name, agent, action.worker, now, end, action.before))
         if not ends:
             break
         name = min(ends, key=lambda n: (ends[n], n))
         now = ends.pop(name)
         dispatcher.finish(name, Status.PASSED)
-    return Plan(tuple(runs), now, workers)
+    return Plan(tuple(runs), now, workers, backfill)
 
 
 def render(
@@ -95,18 +121,24 @@ def render(
     workers: int,
     sources: Mapping[str, str],
     reasons: Mapping[str, str] | None = None,
+    *,
+    cpu: Mapping[str, float] | None = None,
+    cores: int = 0,
 ) -> str:
     """The plan: agents and workers, order, waves, serialised conflicts, predictions.
 
     ``sources`` says where each expected duration came from ("last runs", "expected", ...);
-    ``reasons`` (the result cache) why each check runs, or "cached" when it is replayed.
+    ``reasons`` (the result cache) why each check runs, or "cached" when it is replayed;
+    ``cpu`` and ``cores``: remembered CPU shares and the cores they must fit on.
     """
     checks = config.checks
     if not checks:
         return "no checks selected\n"
     reasons = reasons or {}
     cached = [c.name for c in checks if reasons.get(c.name) == CACHED]
-    plan = simulate(config, expected, workers, dict.fromkeys(cached, Status.PASSED))
+    plan = simulate(
+        config, expected, workers, dict.fromkeys(cached, Status.PASSED), cpu=cpu, cores=cores
+    )
     rank = graph.ranks(checks, expected)
     instances = config.agent_instances
     out: list[str] = []
@@ -117,6 +149,9 @@ def render(
         if run.worker not in per_worker[run.agent]:
             per_worker[run.agent].append(run.worker)
     out.append(f"workers: {workers} (max-parallel {config.max_parallel})")
+    cpu_note = cpubound.note([c.name for c in checks], cpu or {}, cores)
+    if cpu_note:
+        out.append(cpu_note)
     out.append("agents:")
     for agent in used:
         names = [c.name for c in checks if c.agent == agent]
@@ -143,7 +178,7 @@ def render(
     out.append("waves:")
     for wave in plan.waves():
         at = wave[0].start
-        out.append(f"  at {seconds(at)}: " + ", ".join(f"{r.name}@{r.worker}" for r in wave))
+        out.append(f"  at {seconds(at)}: " + ", ".join(_placed(r) for r in wave))
     conflicts = graph.conflicts(checks)
     if conflicts:
         out.append("serialised:")
@@ -159,3 +194,8 @@ def render(
         f"(sum / critical path), planned speedup {planned}"
     )
     return "\n".join(out) + "\n"
+
+
+def _placed(run: PlannedRun) -> str:
+    # A backfilled check is expected to end before the exclusive check it ran beside can start.
+    return f"{run.name}@{run.worker}" + (f" (backfill before {run.before})" if run.before else "")

@@ -13,6 +13,7 @@ the next dispatch or the shutdown arrives.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -107,7 +108,7 @@ class ParexScheduling:
 
     def schedule(self) -> None:
         """DSession.worker_collectionfinish, once :attr:`collection_is_completed`."""
-        self._apply(self.run.dispatcher.assign())
+        self._apply(self.run.dispatcher.assign(time.monotonic()))
 
     def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
         """DSession.worker_runtest_protocol_complete: the check's reports have all arrived
@@ -118,7 +119,7 @@ class ParexScheduling:
         result = self.run.results.get(name)
         status = result.status if result is not None else Status.ERROR
         actions = self.run.dispatcher.finish(name, status)
-        self._apply([*actions, *self.run.dispatcher.assign()])
+        self._apply([*actions, *self.run.dispatcher.assign(time.monotonic())])
 
     def mark_test_pending(self, item: str) -> None:
         """pytest_handlecrashitem implementations (pytest-rerunfailures) re-queue with this."""
@@ -143,7 +144,7 @@ class ParexScheduling:
         # The worker died mid-check: the check is an error, the rest goes on.
         self._on_crash(name, wid)
         _, actions = self.run.dispatcher.crash(wid)
-        self._apply([*actions, *self.run.dispatcher.assign()])
+        self._apply([*actions, *self.run.dispatcher.assign(time.monotonic())])
         return self.nodeid(name)
 
     def nodeid(self, name: str) -> str:

@@ -58,6 +58,10 @@ class GateRun:
     remembered: dict[str, float] = field(default_factory=dict)
     """Durations remembered by earlier runs (pytest's cache)."""
     expected: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    """Remembered CPU share of each check (see :mod:`pytest_parex.cpubound`)."""
+    cores: int = 0
+    """The cores the checks share (0: no CPU limit)."""
     sources: dict[str, str] = field(default_factory=dict)
     """Where each expected duration came from ("last runs", "expected key", "no data")."""
     results: dict[str, CheckResult] = field(default_factory=dict)
@@ -101,7 +105,19 @@ class GateRun:
         are known (workers never build one)."""
         if self._dispatcher is None:
             done = {n: r.status for n, r in self.replayed.items()}
-            self._dispatcher = Dispatcher(self.checks, self.expected, done)
+            # Backfill when the plan for these workers does (see plan.simulate): the same
+            # decision in the plan and the run.
+            backfill = True
+            if self.workers > 1 and any(c.exclusive for c in self.checks.checks):
+                from pytest_parex.plan import simulate
+
+                planned = simulate(
+                    self.checks, self.expected, self.workers, done, cpu=self.cpu, cores=self.cores
+                )
+                backfill = planned.backfill
+            self._dispatcher = Dispatcher(
+                self.checks, self.expected, done, cpu=self.cpu, cores=self.cores, backfill=backfill
+            )
         return self._dispatcher
 
     def cancel(self, name: str, reason: str) -> None:

@@ -343,7 +343,8 @@ def test_plan_prints_order_waves_and_runs_nothing(project: Project) -> None:
             "agents:",
             "  code-reviewer x1: lint*",
             "order (longest remaining critical path first):",
-            "  1. build [feature-implementer] expected 4.00s (expected key), path 10.00s; runs: no earlier pass",
+            "  1. build [feature-implementer] expected 4.00s (expected key), path 10.00s"
+            "; runs: no earlier pass",
             "waves:",
             "  at 0.00s: build@*",
             "  at 4.00s: test@*",

@@ -360,3 +360,27 @@ def test_no_requeue_and_no_stealing(tmp_path: Path) -> None:
         h.sched.mark_test_pending(h.ids[0])
     with pytest.raises(NotImplementedError):
         h.sched.remove_pending_tests_from_node(node, [0])
+
+
+def test_workers_that_arrive_while_an_exclusive_check_waits_get_backfilled(
+    tmp_path: Path,
+) -> None:
+    checks = [
+        _check("long", AGENTS[0]),
+        _check("ex", AGENTS[1], exclusive=True),
+        _check("b", AGENTS[2]),
+        _check("c", AGENTS[3]),
+    ]
+    h = Harness(tmp_path, checks)
+    h.run.expected = {"long": 600.0, "ex": 2.0, "b": 0.5, "c": 0.5}
+    h.run.workers = 4
+    nodes = h.add("gw0", "gw1", "gw2", "gw3")
+    # The scheduler reads the clock: b and c are expected to end long before long does.
+    assert sorted(name for n in nodes for name in h.sent(n)) == ["b", "c", "long"]
+    (b_node,) = [n for n in nodes if h.sent(n) == ["b"]]
+    h.complete(b_node, "b")
+    assert sorted(name for n in nodes for name in h.sent(n)) == ["b", "c", "long"]
+    for name in ("c", "long"):
+        (node,) = [n for n in nodes if h.sent(n)[-1:] == [name]]
+        h.complete(node, name)
+    assert sorted(name for n in nodes for name in h.sent(n)) == ["b", "c", "ex", "long"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parex import kinds, runner
+from pytest_parex import cpubound, kinds, runner
 from pytest_parex.output import summary
 from pytest_parex.output.text import sanitize
 from pytest_parex.results import CheckResult, GateResult, Status, durations, gate_result, unrun
@@ -127,6 +127,11 @@ class VerdictPlugin:
             measured = r.duration if previous is None else 0.3 * previous + 0.7 * r.duration
             known[r.name] = round(measured, 4)
         cache.set(DURATIONS_KEY, known)
+        # CPU shares under their own key: caches written before them stay readable.
+        shares = cpubound.measured(results, cpubound.available_cores(), load=cpubound.system_load())
+        cache.set(
+            cpubound.CPU_KEY, cpubound.merge(durations(cache.get(cpubound.CPU_KEY, {})), shares)
+        )
         for kind in kinds.all_kinds():
             mine = [c for c in self.run.config.checks if c.kind == kind.name]
             if mine:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -78,13 +79,13 @@ class LocalPlugin(VerdictPlugin):
             for name, result in self.run.replayed.items():
                 if name in items:
                     self._report(session, items, name, result)
-            self._apply(session, items, dispatcher.assign())
+            self._apply(session, items, dispatcher.assign(time.monotonic()))
             while self._threads:
                 name, result = self._next()
                 self._threads.pop(name).join()
                 self._report(session, items, name, result)
                 self._apply(session, items, [*dispatcher.finish(name, result.status)])
-                self._apply(session, items, dispatcher.assign())
+                self._apply(session, items, dispatcher.assign(time.monotonic()))
                 if session.shouldfail:
                     raise session.Failed(session.shouldfail)
                 if session.shouldstop:

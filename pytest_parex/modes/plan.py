@@ -45,5 +45,13 @@ class PlanPlugin:
             count = min(count, self.run.capped.allowed)
         terminalreporter.write_sep("=", "parex plan")
         terminalreporter.write(
-            plan.render(selected, self.run.expected, count, self.run.sources, self.run.reasons)
+            plan.render(
+                selected,
+                self.run.expected,
+                count,
+                self.run.sources,
+                self.run.reasons,
+                cpu=self.run.cpu,
+                cores=self.run.cores,
+            )
         )
