@@ -160,7 +160,7 @@ class GateResult:
 
     results: tuple[CheckResult, ...]
     wall: float
-    """Seconds from the gate's start to its end."""
+    """Seconds from the gate's start (its configuration, once pytest has started) to its end."""
     verdict: bool
     headline: str
     """"passed", "failed: lint failed", "passed, with 1 non-blocking failure", ..."""
@@ -173,6 +173,9 @@ class GateResult:
     interrupted: bool = False
     workers: int = 0
     parallel: bool = True
+    process_wall: float = 0.0
+    """Seconds from the pytest process's start to the gate's end (0 when unknown): what the
+    user waited for, start-up included."""
 
     @property
     def sequential(self) -> float:
@@ -194,8 +197,14 @@ class GateResult:
         return sum(r.cpu for r in self.results if not r.cached)
 
     @property
+    def waited(self) -> float:
+        """The wall time the speedup is measured against: since the process started when that
+        is known (so pytest's own start-up never flatters it), else since the gate started."""
+        return max(self.process_wall, self.wall)
+
+    @property
     def speedup(self) -> float:
-        return self.sequential / self.wall if self.wall > 0 else 0.0
+        return self.sequential / self.waited if self.waited > 0 else 0.0
 
     @property
     def bound(self) -> float:
@@ -246,6 +255,7 @@ def gate_result(
     interrupted: bool = False,
     workers: int = 0,
     parallel: bool = True,
+    process_wall: float = 0.0,
 ) -> GateResult:
     """Everything the summary says about a finished run."""
     ok, headline = verdict(config, results, interrupted=interrupted)
@@ -263,4 +273,5 @@ def gate_result(
         interrupted=interrupted,
         workers=workers,
         parallel=parallel,
+        process_wall=process_wall,
     )

@@ -265,6 +265,20 @@ class ProcStat(NamedTuple):
     sid: int
 
 
+@functools.cache
+def process_start() -> float | None:
+    """When this process started (``time.time()`` seconds): Linux ``/proc``, to a clock tick.
+    None elsewhere. Cached: it cannot change."""
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as fh:
+            boot = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def proc_stat(pid: int) -> ProcStat | None:
     """State, parent, process group and session of ``pid`` (Linux ``/proc``; None elsewhere
     or when it is gone)."""

@@ -97,6 +97,7 @@ class VerdictPlugin:
             run.checks,
             results,
             wall=run.finished - run.started,
+            process_wall=run.finished - started if (started := runner.process_start()) else 0.0,
             interrupted=interrupted,
             workers=run.workers,
             parallel=run.workers > 1,

@@ -105,6 +105,7 @@ def document(
             "counts": counts,
             "sequential": round(gate.sequential, 4),
             "wall": round(gate.wall, 4),
+            "process_wall": round(gate.process_wall, 4),
             "speedup": round(gate.speedup, 4),
             "critical_path": round(gate.critical_path, 4),
             "bound": round(gate.bound, 4),

@@ -64,7 +64,8 @@ SATURATED = 0.75
 def totals_line(gate: GateResult, cores: int | None = None) -> str:
     parts = [
         f"sequential {seconds(gate.sequential)}",
-        f"wall {seconds(gate.wall)}",
+        f"wall {seconds(gate.waited)}"
+        + (f" (gate {seconds(gate.wall)})" if gate.process_wall > gate.wall else ""),
         f"speedup {gate.speedup:.2f}x",
     ]
     if gate.critical_path > 0:
