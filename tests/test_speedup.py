@@ -34,3 +34,27 @@ def test_sleeping_checks_and_sequential_runs_keep_the_plain_figures() -> None:
     assert report.totals_line(sleeping, cores=2).endswith("cpu 0.05s")
     one_after_another = _gate([2.0] * 5, [2.0] * 5, wall=10.1, parallel=False)
     assert report.totals_line(one_after_another, cores=1).endswith("cpu 10.00s")
+
+
+def test_the_speedup_counts_pytests_own_start_up() -> None:
+    """The gate starts once pytest has started; the user waited from the process's start."""
+    results = tuple(
+        CheckResult(f"c{i}", "a", "passed", duration=2.0, start=0.0, end=2.0) for i in range(5)
+    )
+    gate = GateResult(results=results, wall=2.5, verdict=True, headline="passed", process_wall=3.0)
+    assert gate.speedup == 10.0 / 3.0
+    assert report.totals_line(gate, cores=2).startswith(
+        "sequential 10.00s, wall 3.00s (gate 2.50s), speedup 3.33x"
+    )
+    unknown = GateResult(results=results, wall=2.5, verdict=True, headline="passed")
+    assert unknown.speedup == 4.0
+
+
+def test_process_start_is_before_now() -> None:
+    import time
+
+    from pytest_parex import runner
+
+    started = runner.process_start()
+    assert started is not None  # Linux: /proc
+    assert 0 < time.time() - started < 24 * 3600
