@@ -241,3 +241,68 @@ def test_zero_config_explains_itself(project: Project) -> None:
     shown = project.pytester.runpytest_subprocess("--parex-show-config")
     assert shown.ret == 0
     shown.stdout.fnmatch_lines(["[[]tool.parex]", "[[]tool.parex.checks.tests]", 'kind = "tests"'])
+
+
+@needs_ruff
+@pytest.mark.parametrize("where", [["-n", "2"], []], ids=["xdist-workers", "local-agents"])
+def test_every_kind_on_lean_workers_and_local_agents(project: Project, where: list[str]) -> None:
+    """Review, sharded tests, benchmarks and leaks in one gate, in a project with its own
+    conftest.py (an autouse fixture and a hook) and third-party plugins installed
+    (pytest-benchmark, hypothesis): on -n 2's lean xdist workers and on local agents."""
+    _write(
+        project,
+        {
+            "pkg/__init__.py": "def double(x: int) -> int:\n    return 2 * x\n",
+            "conftest.py": """\
+                import pytest
+
+                @pytest.fixture(autouse=True)
+                def seeded():
+                    yield 3
+
+                def pytest_report_header(config):
+                    return "project conftest loaded"
+            """,
+            "tests/test_a.py": """\
+                from pkg import double
+
+                def test_a():
+                    assert double(2) == 4
+            """,
+            "tests/test_b.py": "def test_b(seeded):\n    assert seeded == 3\n",
+            "bench/test_bench.py": """\
+                from pkg import double
+
+                def test_double(benchmark):
+                    assert benchmark(double, 21) == 42
+            """,
+        },
+    )
+    project.write(
+        {
+            "lint": {"kind": "review", "run": ["ruff", "check", "pkg"]},
+            "tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2},
+            "bench": {
+                "kind": "benchmarks",
+                "pytest": ["bench", "--benchmark-only", "--benchmark-max-time=0.05"],
+            },
+            "leaks": {"kind": "leaks", "pytest": ["tests"], "iterations": 2},
+        },
+        agents={"test-runner": 2},
+    )
+    result = project.pytester.runpytest_subprocess(
+        "--parex", "--parex-no-cache", *where, timeout=300
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["project conftest loaded"])
+    result.stdout.fnmatch_lines_random(
+        [
+            "lint*code-reviewer*passed*no issues*",
+            "tests[[]1/2[]]*test-runner*passed*1 passed*",
+            "tests[[]2/2[]]*test-runner*passed*1 passed*",
+            "bench*test-runner*passed*1 benchmark*",
+            "leaks*debugger*passed*no leaks in 2 tests*",
+        ]
+    )
+    how = "*; 2 xdist workers*" if where else "*; 4 local agents*"
+    result.stdout.fnmatch_lines([how])
