@@ -120,7 +120,7 @@ def test_second_run_starts_the_critical_path_first(project: Project) -> None:
     assert span() < first_span - 0.5
 
 
-@pytest.mark.parametrize("spec", [None, "--tx=3*popen"], ids=["own-workers", "tx-popen"])
+@pytest.mark.parametrize("spec", [None, "--tx=3*popen"], ids=["local-agents", "tx-popen"])
 def test_fail_fast_cancels_running_checks(project: Project, spec: str | None) -> None:
     project.write(
         {

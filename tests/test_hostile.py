@@ -228,9 +228,10 @@ def test_ctrl_c_mid_run_writes_logs_and_json_report_and_exits_2(
             "s2": {"agent": "test-runner", "run": project.rec("s2", 60)},
         }
     )
+    # xdist workers (-n 2), and local agents with xdist not even loaded: both checks run.
     args = ["--parex", "--parex-json=report.json", "-p", "no:cacheprovider"]
-    started = ["s1", "s2"] if xdist else ["s1"]
-    code, text = project.interrupt([*args, *([] if xdist else NO_XDIST)], started)
+    started = ["s1", "s2"]
+    code, text = project.interrupt([*args, *(["-n", "2"] if xdist else NO_XDIST)], started)
     assert code == 2, text
     assert "interrupted" in text
     assert "Traceback" not in text

@@ -104,7 +104,7 @@ def test_live_block_on_a_terminal_and_a_clean_final_screen(project: Project, xdi
             "b": {"agent": "test-runner", "run": [sys.executable, "-c", script]},
         }
     )
-    args = ["--parex"] if xdist else ["--parex", *NO_XDIST]
+    args = ["--parex", "-n", "2"] if xdist else ["--parex", *NO_XDIST]
     code, raw = run_in_pty(project, *args, env=tty_env())
     assert code == 1, raw
     text = SGR.sub("", raw)
