@@ -96,7 +96,7 @@ def simulate(
         config, expected, done or {}, cpu=cpu or {}, cores=cores, backfill=backfill
     )
     for i in range(workers):
-        dispatcher.add_worker(f"gw{i}")
+        dispatcher.add_worker(f"w{i}")  # as local agent slots are called
     now = 0.0
     ends: dict[str, float] = {}
     runs: list[PlannedRun] = []

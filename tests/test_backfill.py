@@ -232,8 +232,8 @@ def test_a_run_takes_the_plans_decision(tmp_path: Path) -> None:
 
 def test_the_plan_shows_what_was_backfilled() -> None:
     text = plan.render(ISSUE, ISSUE_EXPECTED, 4, {})
-    assert "  at 0.00s: long@gw0, b@gw2 (backfill before ex), c@gw3 (backfill before ex)" in text
-    assert "  at 2.50s: ex@gw1" in text
+    assert "  at 0.00s: long@w0, b@w2 (backfill before ex), c@w3 (backfill before ex)" in text
+    assert "  at 2.50s: ex@w1" in text
     assert "predicted: wall 4.50s," in text
 
 
@@ -299,8 +299,8 @@ def test_the_plan_says_how_many_cpu_bound_checks_run_at_once() -> None:
     text = plan.render(FIVE, FIVE_EXPECTED, 3, {}, cpu=shares, cores=2)
     note = "CPU-bound checks: at most 2 at once (2 cores), 3 for the last ones"
     assert note in text.splitlines()
-    assert "  at 0.00s: c0@gw0, c1@gw1" in text
-    assert "  at 2.00s: c2@gw2, c3@gw0, c4@gw1" in text
+    assert "  at 0.00s: c0@w0, c1@w1" in text
+    assert "  at 2.00s: c2@w2, c3@w0, c4@w1" in text
     assert "CPU-bound" not in plan.render(FIVE, FIVE_EXPECTED, 5, {})
 
 
