@@ -124,6 +124,11 @@ def test_an_unchanged_rerun_replays_every_pass_and_starts_no_process(project: Pr
     assert totals["cached"] == 3 and totals["sequential"] == 0
     statuses = {c["name"]: c["status"] for c in second.report["checks"]}
     assert statuses == {"lint": "passed", "docs": "passed", "all": "passed"}
+    # Asked for xdist workers, a fully cached gate still starts none.
+    workers = _gate(project, "-n", "2")
+    assert workers.cached == {"lint", "docs", "all"}
+    workers.stdout.fnmatch_lines(["*; one after another (every check is cached)"])
+    workers.stdout.no_fnmatch_line("*xdist workers*")
     # The stored output is shown again, from the restored log.
     shown = _gate(project, "--parex-show-output")
     shown.stdout.fnmatch_lines(["*lint (passed)*", "lint ran"])
