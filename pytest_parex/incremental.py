@@ -246,6 +246,7 @@ class Incremental:
                 passed.append(result)
             elif result.status in (Status.FLAKY, Status.FAILED, Status.TIMEOUT, Status.ERROR):
                 self._warn(self.store.record_not_passed(result.name, result.status.value))
+        changed: dict[str, list[str]] = {}
         if passed:
             after = self.key_parts([by_name[r.name] for r in passed])
             for result in passed:
@@ -256,7 +257,7 @@ class Incremental:
                     # What it read changed while the gate ran: its pass may not be for what
                     # is there now. Say so, or the next run's "no earlier pass" puzzles.
                     why = explain(before, after[result.name], last_status=None)
-                    self.warnings.append(f"parex: {result.name} not cached: {why} while it ran")
+                    changed.setdefault(why, []).append(result.name)
                     continue
                 log = Path(result.log_path) if result.log_path else logs / f"{result.name}.log"
                 try:
@@ -265,6 +266,11 @@ class Incremental:
                     output = b""
                 stored = {**result.to_dict(), "tail": result.tail}
                 self._warn(self.store.record_pass(result.name, before, stored, output))
+        for why, names in changed.items():
+            self.warnings.append(
+                f"parex: not cached ({why} while {'it' if len(names) == 1 else 'they'} ran;"
+                f" ignore such outputs in git, or give reads): {', '.join(names)}"
+            )
         self.store.evict()
         self._save_index()
 

@@ -44,7 +44,7 @@ def test_the_speedup_counts_pytests_own_start_up() -> None:
     gate = GateResult(results=results, wall=2.5, verdict=True, headline="passed", process_wall=3.0)
     assert gate.speedup == 10.0 / 3.0
     assert report.totals_line(gate, cores=2).startswith(
-        "sequential 10.00s, wall 3.00s (gate 2.50s), speedup 3.33x"
+        "sequential 10.00s, wall 3.00s, speedup 3.33x (gate 2.50s of the wall)"
     )
     unknown = GateResult(results=results, wall=2.5, verdict=True, headline="passed")
     assert unknown.speedup == 4.0
