@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +38,114 @@ print(f"{name} done with {code}", flush=True)
 sys.exit(code)
 """
 
+# A check command that synchronises with other checks through marker files instead of sleeping
+# and comparing clocks afterwards: a test proves "ran side by side" because the checks could
+# only finish by seeing each other, and "never together" because a check that sees a forbidden
+# neighbour's "running" marker fails. Every wait is bounded (BOUND seconds): a check waiting for
+# something that never happens fails with a line saying what it waited for, so a broken
+# scheduler fails the test instead of hanging it. Importable: other scripts of a scratch
+# project use touch/marker/wait_for. Usage: sync.py NAME [options], see Project.sync.
+SYNC = """\
+import argparse
+import json
+import os
+import sys
+import time
+
+BOUND = 60.0
+
+
+def marker(kind, name):
+    return os.path.join("sync", kind, name)
+
+
+def touch(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "w").close()
+
+
+def fail(name, message):
+    print(f"sync {name}: {message}", flush=True)
+    if os.path.exists(marker("running", name)):
+        os.remove(marker("running", name))
+    sys.exit(97)
+
+
+def wait_for(name, what, ready):
+    deadline = time.monotonic() + BOUND
+    while not ready():
+        if time.monotonic() > deadline:
+            fail(name, f"gave up after {BOUND:.0f}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def started():
+    folder = os.path.join("sync", "started")
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+def check_company(name, args, when):
+    running = sorted(os.listdir(os.path.join("sync", "running")))
+    clash = [n for n in args.alone_from if n in running]
+    if clash:
+        fail(name, f"{when}, {', '.join(clash)} was running too")
+    if args.at_most is not None and len(running) > args.at_most:
+        fail(name, f"{when}, {len(running)} checks were running ({', '.join(running)}), "
+             f"at most {args.at_most} allowed")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name")
+    parser.add_argument("--token")
+    parser.add_argument("--exit", type=int, default=0)
+    parser.add_argument("--hold", type=float, default=0.0)
+    parser.add_argument("--after-start", action="append", default=[])
+    parser.add_argument("--after-end", action="append", default=[])
+    parser.add_argument("--after-file", action="append", default=[])
+    parser.add_argument("--after-starts", type=int)
+    parser.add_argument("--needs-ended", action="append", default=[])
+    parser.add_argument("--needs-one-ended", action="append", default=[])
+    parser.add_argument("--alone-from", action="append", default=[])
+    parser.add_argument("--at-most", type=int)
+    args = parser.parse_args()
+    name = args.name
+    start = time.time()
+    print(f"{name} starting", flush=True)
+    touch(marker("running", name))
+    touch(marker("started", name))
+    for other in args.needs_ended:
+        if not os.path.exists(marker("done", other)):
+            fail(name, f"started before {other} ended")
+    if args.needs_one_ended and not any(
+        os.path.exists(marker("done", other)) for other in args.needs_one_ended
+    ):
+        fail(name, f"started before any of {', '.join(args.needs_one_ended)} ended")
+    check_company(name, args, "when it started")
+    for other in args.after_start:
+        wait_for(name, f"{other} to start", lambda o=other: os.path.exists(marker("started", o)))
+    if args.after_starts is not None:
+        wait_for(name, f"{args.after_starts} checks to start",
+                 lambda: len(started()) >= args.after_starts)
+    for path in args.after_file:
+        wait_for(name, f"the file {path}", lambda p=path: os.path.exists(p))
+    for other in args.after_end:
+        wait_for(name, f"{other} to end", lambda o=other: os.path.exists(marker("done", o)))
+    time.sleep(args.hold)
+    check_company(name, args, "when it ended")
+    os.makedirs("times", exist_ok=True)
+    with open(os.path.join("times", name + ".json"), "w") as fh:
+        json.dump({"start": start, "end": time.time()}, fh)
+    os.remove(marker("running", name))
+    touch(marker("done", name))
+    print(f"{name} done with {args.exit}", flush=True)
+    sys.exit(args.exit)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
 
 def pyproject(checks: Mapping[str, Mapping[str, Any]], **top: Any) -> str:
     return to_toml({**top, "checks": checks})
@@ -54,6 +163,54 @@ class Project:
     def rec(self, name: str, seconds: float, code: int = 0) -> list[str]:
         """A command that records its run; the token marks its processes."""
         return [sys.executable, "rec.py", name, str(seconds), str(code), self.token]
+
+    def sync(
+        self,
+        name: str,
+        *,
+        code: int = 0,
+        hold: float = 0.0,
+        after_start: Sequence[str] = (),
+        after_starts: int | None = None,
+        after_file: Sequence[str] = (),
+        after_end: Sequence[str] = (),
+        needs_ended: Sequence[str] = (),
+        needs_one_ended: Sequence[str] = (),
+        alone_from: Sequence[str] = (),
+        at_most: int | None = None,
+    ) -> list[str]:
+        """A check that synchronises with others (see SYNC); the token marks its processes.
+
+        It writes ``sync/started/NAME`` and ``sync/running/NAME``, fails at once unless every
+        ``needs_ended`` check (or one of ``needs_one_ended``) has ended, waits until the
+        ``after_start`` checks have started, ``after_starts`` checks in all have started, the
+        ``after_file`` files exist and the ``after_end`` checks have ended, then sleeps ``hold``
+        seconds; when it starts and again before it ends it fails if an ``alone_from`` check is
+        running or more than ``at_most`` checks are. Then it records ``times/NAME.json`` (it
+        ran to its end), replaces its running marker by ``sync/done/NAME`` and exits ``code``.
+        """
+        argv = [sys.executable, "sync.py", name, "--token", self.token, "--exit", str(code)]
+        argv += ["--hold", str(hold)]
+        for option, values in (
+            ("--after-start", after_start),
+            ("--after-file", after_file),
+            ("--after-end", after_end),
+            ("--needs-ended", needs_ended),
+            ("--needs-one-ended", needs_one_ended),
+            ("--alone-from", alone_from),
+        ):
+            for value in values:
+                argv += [option, value]
+        if after_starts is not None:
+            argv += ["--after-starts", str(after_starts)]
+        if at_most is not None:
+            argv += ["--at-most", str(at_most)]
+        return argv
+
+    def forget_runs(self) -> None:
+        """Remove what earlier gate runs' checks recorded (times/, sync/) before another run."""
+        for folder in ("times", "sync"):
+            shutil.rmtree(self.path / folder, ignore_errors=True)
 
     def times(self) -> dict[str, tuple[float, float]]:
         out = {}
@@ -130,6 +287,7 @@ SCRUBBED_ENV = (
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     (pytester.path / "rec.py").write_text(REC)
+    (pytester.path / "sync.py").write_text(SYNC)
     # The scratch project must not inherit a gate from the environment, nor believe it runs
     # nested (tox run-parallel, nox: fewer workers) or on GitHub Actions (annotations).
     for var in list(os.environ):
@@ -139,7 +297,3 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Itera
     proj = Project(pytester.path, pytester, token)
     yield proj
     assert wait_gone(token, timeout=5.0) == [], "a check process outlived the test"
-
-
-def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    return a[0] < b[1] and b[0] < a[1]

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from conftest import Project, overlap
+from conftest import Project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +19,10 @@ from pytest_parex.dispatch import Dispatcher, Run
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.plan import Plan, simulate
 from pytest_parex.state import GateRun, Mode
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
 
 AGENTS = tuple(sorted(DEFAULT_AGENTS))  # code-reviewer, debugger, feature-implementer, ...
 

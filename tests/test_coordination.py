@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import pytest
-from conftest import Project, overlap
+from conftest import Project
 
 NO_XDIST = ("-p", "no:xdist")
 FLAKY = """\
@@ -21,20 +20,16 @@ sys.exit(1)
 """
 
 
-def _max_concurrency(times: dict[str, tuple[float, float]]) -> int:
-    events = sorted([(s, 1) for s, _ in times.values()] + [(e, -1) for _, e in times.values()])
-    level = best = 0
-    for _, delta in events:
-        level += delta
-        best = max(best, level)
-    return best
-
-
 def test_needs_are_respected_and_a_failed_dependency_skips(project: Project) -> None:
     project.write(
         {
-            "build": {"agent": "feature-implementer", "run": project.rec("build", 0.5)},
-            "test": {"agent": "test-runner", "run": project.rec("test", 0.2), "needs": ["build"]},
+            # test fails if it starts before build has ended.
+            "build": {"agent": "feature-implementer", "run": project.sync("build", hold=0.5)},
+            "test": {
+                "agent": "test-runner",
+                "run": project.sync("test", needs_ended=["build"]),
+                "needs": ["build"],
+            },
             "lint": {"agent": "code-reviewer", "run": project.rec("lint", 0.3, code=1)},
             "docs": {"agent": "debugger", "run": project.rec("docs", 0.1), "needs": ["lint"]},
         }
@@ -42,7 +37,7 @@ def test_needs_are_respected_and_a_failed_dependency_skips(project: Project) -> 
     result = project.pytester.runpytest_subprocess("--parex", "-rs")
     assert result.ret == 1
     times = project.times()
-    assert times["test"][0] >= times["build"][1]
+    assert "build" in times and "test" in times
     assert "docs" not in times
     result.stdout.fnmatch_lines(
         ["docs*debugger*skipped*needs lint, which failed*", "parex: failed: lint failed"]
@@ -63,79 +58,102 @@ def test_deselected_dependency_does_not_block(project: Project) -> None:
 
 
 def test_conflicting_writes_are_serialised_and_exclusive_runs_alone(project: Project) -> None:
+    # A check fails if it finds one it must not run beside running when it starts or before it
+    # ends; the holds give a scheduler that ran them together the time to be caught.
     project.write(
         {
             "format": {
                 "agent": "refactorer",
-                "run": project.rec("format", 0.8),
+                "run": project.sync("format", hold=0.8, alone_from=["lint", "bench"]),
                 "writes": ["src/**"],
             },
             "lint": {
                 "agent": "code-reviewer",
-                "run": project.rec("lint", 0.8),
+                "run": project.sync("lint", hold=0.8, alone_from=["format", "bench"]),
                 "reads": ["src/**"],
             },
-            "bench": {"agent": "debugger", "run": project.rec("bench", 0.5), "exclusive": True},
-            "tests": {"agent": "test-runner", "run": project.rec("tests", 0.8)},
+            "bench": {
+                "agent": "debugger",
+                "run": project.sync("bench", hold=0.5, alone_from=["format", "lint", "tests"]),
+                "exclusive": True,
+            },
+            "tests": {
+                "agent": "test-runner",
+                "run": project.sync("tests", hold=0.8, alone_from=["bench"]),
+            },
         }
     )
     result = project.pytester.runpytest_subprocess("--parex")
     assert result.ret == 0, result.stdout.str()
-    times = project.times()
-    assert not overlap(times["format"], times["lint"])
-    for other in ("format", "lint", "tests"):
-        assert not overlap(times["bench"], times[other]), other
+    assert sorted(project.times()) == ["bench", "format", "lint", "tests"]
     result.stdout.fnmatch_lines(["*format and lint share src/**: serialised*"])
 
 
 def test_agent_with_two_instances_runs_two_never_three(project: Project) -> None:
+    # Two: no check ends before a second one has started, so the first ran beside another.
+    # Never three: a check that finds more than two running (itself included) when it starts
+    # or before it ends fails; the 1 s holds give a third instance the time to be caught.
     project.write(
-        {f"t{i}": {"agent": "test-runner", "run": project.rec(f"t{i}", 1.0)} for i in range(4)},
+        {
+            f"t{i}": {
+                "agent": "test-runner",
+                "run": project.sync(f"t{i}", after_starts=2, at_most=2, hold=1.0),
+            }
+            for i in range(4)
+        },
         agents={"test-runner": 2},
     )
     result = project.pytester.runpytest_subprocess("--parex")
     assert result.ret == 0, result.stdout.str()
-    assert _max_concurrency(project.times()) == 2
+    assert sorted(project.times()) == ["t0", "t1", "t2", "t3"]
 
 
 def test_second_run_starts_the_critical_path_first(project: Project) -> None:
-    # Submission (name) order is the worst order: the long check comes last.
-    checks = {f"a{i}": {"agent": "w", "run": project.rec(f"a{i}", 0.5)} for i in range(4)}
-    checks["z"] = {"agent": "w", "run": project.rec("z", 2.0)}
+    shorts = [f"a{i}" for i in range(4)]
+    # Submission (name) order is the worst order: the long check comes last. z fails if it
+    # starts before one of the short checks has ended (it waited for a free instance). Its
+    # 2.5 s hold is what the gate remembers as the longest check.
+    checks = {n: {"agent": "w", "run": project.sync(n, hold=0.5)} for n in shorts}
+    checks["z"] = {"agent": "w", "run": project.sync("z", hold=2.5, needs_one_ended=shorts)}
     project.write(checks, agents={"w": 2})
-
-    def span() -> float:
-        times = project.times()
-        return max(e for _, e in times.values()) - min(s for s, _ in times.values())
-
     first = project.pytester.runpytest_subprocess("--parex")
-    assert first.ret == 0
-    first_span, first_times = span(), project.times()
-    assert first_times["z"][0] >= min(e for _, e in first_times.values())  # z started late
+    assert first.ret == 0, first.stdout.str()
+    assert sorted(project.times()) == [*shorts, "z"]
+
+    # Same checks, now synchronised for the second run. z starts at once: no short check can
+    # end before z has started, so had z been queued behind two of them, both instances would
+    # have waited for it in vain. And the four run beside it on the other instance: z ends only
+    # after all four have ended. (Which of two checks handed out together to the two starting
+    # instances starts a few ms earlier is the workers' pace, not the gate's order.)
+    project.forget_runs()
+    checks = {n: {"agent": "w", "run": project.sync(n, after_start=["z"])} for n in shorts}
+    checks["z"] = {"agent": "w", "run": project.sync("z", after_end=shorts)}
+    project.write(checks, agents={"w": 2})
     second = project.pytester.runpytest_subprocess("--parex")
-    assert second.ret == 0
-    second_times = project.times()
-    # Now z starts first, and the four short checks run beside it on the other instance.
-    assert second_times["z"][0] <= min(s for n, (s, _) in second_times.items() if n != "z") + 0.3
-    assert span() < first_span - 0.5
+    assert second.ret == 0, second.stdout.str()
+    assert sorted(project.times()) == [*shorts, "z"]
 
 
 @pytest.mark.parametrize("spec", [None, "--tx=3*popen"], ids=["local-agents", "tx-popen"])
 def test_fail_fast_cancels_running_checks(project: Project, spec: str | None) -> None:
+    # fails fails only once both sleepers are running, so fail-fast has running checks to
+    # cancel, not only pending ones.
     project.write(
         {
-            "fails": {"agent": "code-reviewer", "run": project.rec("fails", 1.0, code=1)},
-            "sleep1": {"agent": "test-runner", "run": project.rec("sleep1", 30)},
-            "sleep2": {"agent": "debugger", "run": project.rec("sleep2", 30)},
+            "fails": {
+                "agent": "code-reviewer",
+                "run": project.sync("fails", after_start=["sleep1", "sleep2"], code=1),
+            },
+            "sleep1": {"agent": "test-runner", "run": project.sync("sleep1", hold=30)},
+            "sleep2": {"agent": "debugger", "run": project.sync("sleep2", hold=30)},
         },
         **{"on-failure": "fail-fast"},
     )
-    start = time.monotonic()
     args = ["--parex", "-rs"] + ([spec] if spec else [])
-    result = project.pytester.runpytest_subprocess(*args, timeout=60)
-    elapsed = time.monotonic() - start
-    assert result.ret == 1
-    assert elapsed < 20, elapsed  # not the 30 s the sleepers wanted
+    result = project.pytester.runpytest_subprocess(*args, timeout=120)
+    assert result.ret == 1, result.stdout.str()
+    # Stopped, not waited for: neither sleeper reached the end of its 30 s (nor is left over).
+    assert sorted(project.times()) == ["fails"]
     result.stdout.fnmatch_lines_random(
         [
             "sleep1*cancelled*fail-fast after fails failed*",

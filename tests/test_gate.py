@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import Project, overlap
+from conftest import Project
 
 AGENTS = ["code-reviewer", "test-runner", "feature-implementer", "refactorer", "debugger"]
 NO_XDIST = ("-p", "no:xdist")
 
 
 def test_five_agents_run_side_by_side(project: Project) -> None:
+    # Each check ends only once all five have started (a check that waits in vain fails): five
+    # passes prove that when the last one started, all five were running side by side.
     project.write(
-        {f"c{i}": {"agent": a, "run": project.rec(f"c{i}", 4.0)} for i, a in enumerate(AGENTS)}
+        {
+            f"c{i}": {"agent": a, "run": project.sync(f"c{i}", after_starts=5)}
+            for i, a in enumerate(AGENTS)
+        }
     )
     result = project.pytester.runpytest_subprocess("--parex")
     assert result.ret == 0, result.stdout.str()
     result.assert_outcomes(passed=5)
-    times = project.times()
-    assert len(times) == 5
-    # Every check overlapped every other: all started before the first one ended.
-    assert max(s for s, _ in times.values()) < min(e for _, e in times.values())
+    assert sorted(project.times()) == [f"c{i}" for i in range(5)]
     result.stdout.fnmatch_lines(
         [
             "*= parex =*",
@@ -36,20 +39,24 @@ def test_five_agents_run_side_by_side(project: Project) -> None:
 
 
 def test_one_instance_agent_never_overlaps_itself(project: Project) -> None:
+    # r1 and r2 share the one code-reviewer instance: each fails if it finds the other's
+    # "running" marker when it starts or before it ends (so any overlap is caught), and holds
+    # 0.5 s after t1 started, which lines two wrongly concurrent runs up against each other.
+    # t1 spans both: they cannot end before t1 has started, t1 cannot end before both ended.
+    def reviewer(name: str, other: str) -> list[str]:
+        return project.sync(name, after_start=["t1"], alone_from=[other], hold=0.5)
+
     project.write(
         {
-            "r1": {"agent": "code-reviewer", "run": project.rec("r1", 1.0)},
-            "r2": {"agent": "code-reviewer", "run": project.rec("r2", 1.0)},
-            # The long check starts first (critical path), so that it spans both short ones
-            # even when the second worker comes up late on a busy machine.
-            "t1": {"agent": "test-runner", "run": project.rec("t1", 3.0), "expected": 3},
+            "r1": {"agent": "code-reviewer", "run": reviewer("r1", "r2")},
+            "r2": {"agent": "code-reviewer", "run": reviewer("r2", "r1")},
+            "t1": {"agent": "test-runner", "run": project.sync("t1", after_end=["r1", "r2"])},
         }
     )
     result = project.pytester.runpytest_subprocess("--parex")
     assert result.ret == 0, result.stdout.str()
-    times = project.times()
-    assert not overlap(times["r1"], times["r2"])
-    assert overlap(times["t1"], times["r1"]) and overlap(times["t1"], times["r2"])
+    result.assert_outcomes(passed=3)
+    assert sorted(project.times()) == ["r1", "r2", "t1"]
 
 
 def test_failing_check_fails_the_gate_with_its_output(project: Project) -> None:
@@ -139,16 +146,24 @@ def test_dash_k_runs_one_check_and_junitxml_lists_checks(project: Project) -> No
 
 @pytest.mark.parametrize("xdist", [True, False], ids=["xdist", "no-xdist"])
 def test_summary_shows_table_times_and_speedup(project: Project, xdist: bool) -> None:
+    # Without xdist, one after another: each fails if it finds the other running.
     project.write(
         {
-            "a": {"agent": "code-reviewer", "run": project.rec("a", 0.5)},
-            "b": {"agent": "test-runner", "run": project.rec("b", 0.5), "description": "b"},
+            "a": {
+                "agent": "code-reviewer",
+                "run": project.sync("a", hold=0.5, alone_from=[] if xdist else ["b"]),
+            },
+            "b": {
+                "agent": "test-runner",
+                "run": project.sync("b", hold=0.5, alone_from=[] if xdist else ["a"]),
+                "description": "b",
+            },
         }
     )
     # xdist workers (-n 2); without xdist, one check at a time: the sequential baseline.
     args = ["--parex", "-n", "2"] if xdist else ["--parex", *NO_XDIST, "--parex-max-parallel=1"]
     result = project.pytester.runpytest_subprocess(*args)
-    assert result.ret == 0
+    assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "*parex: pyproject.toml, 2 checks, agents: code-reviewer x1, test-runner x1*",
@@ -156,15 +171,20 @@ def test_summary_shows_table_times_and_speedup(project: Project, xdist: bool) ->
             "check*agent*status*duration*detail",
             "a*code-reviewer*passed*s",
             "b*test-runner*passed*s",
-            "sequential 1.*s, wall *s, speedup *x*",
+            "sequential *s, wall *s, speedup *x*",
             "parex: passed",
         ]
     )
+    # Sequential is the sum of the durations in the table (each rounded there), and each
+    # check lasted at least the 0.5 s it held.
+    out = result.stdout.str()
+    durations = [float(d) for d in re.findall(r"^[ab] +\S+ +passed +(\d+\.\d\d)s", out, re.M)]
+    sequential = re.search(r"^sequential (\d+\.\d\d)s, wall", out, re.M)
+    assert len(durations) == 2 and min(durations) >= 0.5 and sequential, out
+    assert float(sequential.group(1)) == pytest.approx(sum(durations), abs=0.011)
+    assert sorted(project.times()) == ["a", "b"]
     if not xdist:
         result.stdout.fnmatch_lines(["*one after another (max-parallel 1)*"])
-        # One after another: the two runs do not overlap.
-        times = project.times()
-        assert not overlap(times["a"], times["b"])
 
 
 def test_markup_and_escapes_in_output_are_shown_literally(project: Project) -> None:

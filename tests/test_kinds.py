@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import Project, overlap
+from conftest import Project
 
 NO_XDIST = ("-p", "no:xdist")
 
@@ -32,7 +32,7 @@ def test_review_ruff_counts_issues_and_lists_them(project: Project) -> None:
     project.write({"lint": {"kind": "review", "tool": "ruff"}})
     (project.path / "pyproject.toml").write_text(
         (project.path / "pyproject.toml").read_text()
-        + '\n[tool.ruff]\nextend-exclude = ["rec.py"]\n'
+        + '\n[tool.ruff]\nextend-exclude = ["rec.py", "sync.py"]\n'
     )
     result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
     assert result.ret == 1
@@ -114,21 +114,25 @@ def test_tests_kind_reports_counts_from_the_child(
 
 
 SHARDED = {
+    # A shard's session ends only once both shards' sessions have started (sync.py, bounded):
+    # two passing shards prove they ran side by side; the done markers prove they waited.
     "tests/conftest.py": """
-        import json, os, time
+        import os
+        import sync
+        NAME = os.environ.get("PYTEST_PAREX_CHECK", "plain").replace("/", "-")
+        def shards():
+            return [n for n in sync.started() if n.startswith("tests[")]
         def pytest_sessionstart(session):
-            session.config._parex_t0 = time.time()
+            sync.touch(sync.marker("started", NAME))
         def pytest_sessionfinish(session):
-            os.makedirs("times", exist_ok=True)
-            shard = os.environ.get("PYTEST_PAREX_CHECK", "plain").replace("/", "-")
-            with open(os.path.join("times", shard + ".json"), "w") as fh:
-                json.dump({"start": session.config._parex_t0, "end": time.time()}, fh)
+            if NAME.startswith("tests["):
+                sync.wait_for(NAME, "both shards to start", lambda: len(shards()) >= 2)
+                sync.touch(sync.marker("done", NAME))
     """,
     **{
         f"tests/test_{n}.py": f"""
-            import time
-            def test_{n}_1(): time.sleep(0.4)
-            def test_{n}_2(): time.sleep(0.4)
+            def test_{n}_1(): pass
+            def test_{n}_2(): pass
         """
         for n in "abcd"
     },
@@ -152,8 +156,10 @@ def test_shards_cover_every_test_once_and_overlap(project: Project) -> None:
     first = _tests_of(project, "tests.shard-1-of-2.pytest.json")
     second = _tests_of(project, "tests.shard-2-of-2.pytest.json")
     assert first and second and not set(first) & set(second)
-    times = project.times()
-    assert overlap(times["tests[1-2]"], times["tests[2-2]"])
+    assert sorted(p.name for p in (project.path / "sync" / "done").iterdir()) == [
+        "tests[1-2]",
+        "tests[2-2]",
+    ]
 
     project.write({"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"]}})
     result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)

@@ -13,32 +13,46 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
-from conftest import Project, overlap
+from conftest import Project
 
 NO_XDIST = ("-p", "no:xdist")
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 CURSOR_UP = re.compile(r"\x1b\[\d+A")
-# Prints numbered lines slowly, so two of them running side by side interleave in time.
+# Prints numbered lines slowly; halfway it waits (bounded, see sync.py in conftest) until the
+# OTHER check is halfway too, so two of them running side by side interleave in time for sure.
+# Usage: chatty.py NAME COUNT EXIT OTHER.
 CHATTY = """\
-import json, os, sys, time
-name, count, code = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-start = time.time()
+import os, sys, time
+import sync
+name, count, code, other = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 for i in range(count):
+    if i == count // 2:
+        sync.touch(sync.marker("half", name))
+        half = sync.marker("half", other)
+        sync.wait_for(name, f"{other} to be halfway", lambda: os.path.exists(half))
     print(f"{name} line {i}", flush=True)
     time.sleep(0.1)
-os.makedirs("times", exist_ok=True)
-with open(os.path.join("times", name + ".json"), "w") as fh:
-    json.dump({"start": start, "end": time.time()}, fh)
 sys.exit(code)
 """
 
 
 def run_in_pty(
-    project: Project, *args: str, env: dict[str, str], rows: int = 40, cols: int = 100
+    project: Project,
+    *args: str,
+    env: dict[str, str],
+    rows: int = 40,
+    cols: int = 100,
+    release: tuple[Sequence[re.Pattern[str]], Path] | None = None,
 ) -> tuple[int, str]:
-    """Run pytest with a pseudo-terminal as its stdin, stdout and stderr; all it wrote."""
+    """Run pytest with a pseudo-terminal as its stdin, stdout and stderr; all it wrote.
+
+    ``release``: (patterns, file) -- create the file once every pattern has been seen in the
+    output (colours removed), for a check that waits for it.
+    """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     proc = subprocess.Popen(
@@ -65,6 +79,10 @@ def run_in_pty(
             if not data:
                 break
             chunks.append(data)
+            if release and not release[1].exists():
+                seen = SGR.sub("", b"".join(chunks).decode("utf-8", "replace"))
+                if all(pattern.search(seen) for pattern in release[0]):
+                    release[1].touch()
         else:
             proc.kill()
             pytest.fail("pytest under the pty did not finish")
@@ -98,20 +116,26 @@ def tty_env(**extra: str) -> dict[str, str]:
 def test_live_block_on_a_terminal_and_a_clean_final_screen(project: Project, xdist: bool) -> None:
     pytest.importorskip("pyte")
     script = "import sys, time; time.sleep(0.6); print('b says no'); sys.exit(1)"
+    one_running = re.compile(r"parex \d+\.\ds  1 running")
+    a_running = re.compile(r"\n  a\s+code-reviewer\s+running\s+\d+\.\ds")
+    # a runs until the block on the terminal has shown it running with one check running
+    # (this test then writes release-a): the frame asserted below is awaited, not timed. A
+    # block that never shows it leaves a waiting until it fails (see sync.py).
     project.write(
         {
-            "a": {"agent": "code-reviewer", "run": project.rec("a", 1.2)},
+            "a": {"agent": "code-reviewer", "run": project.sync("a", after_file=["release-a"])},
             "b": {"agent": "test-runner", "run": [sys.executable, "-c", script]},
         }
     )
     args = ["--parex", "-n", "2"] if xdist else ["--parex", *NO_XDIST]
-    code, raw = run_in_pty(project, *args, env=tty_env())
+    release = ([one_running, a_running], project.path / "release-a")
+    code, raw = run_in_pty(project, *args, env=tty_env(), release=release)
     assert code == 1, raw
     text = SGR.sub("", raw)
     # While it ran: the block, redrawn in place, with a running check and the gate's clock.
     assert CURSOR_UP.search(raw), text
-    assert re.search(r"parex \d+\.\ds  1 running", text), text
-    assert re.search(r"\n  a\s+code-reviewer\s+running\s+\d+\.\ds", text), text
+    assert one_running.search(text), text
+    assert a_running.search(text), text
     lines = screen_of(raw)
     shown = "\n".join(lines)
     # The final screen: the block replaced by one line, then the summary; no frame left over.
@@ -142,8 +166,11 @@ def test_plain_lines_and_whole_output_blocks_in_a_log(project: Project) -> None:
     (project.path / "chatty.py").write_text(CHATTY)
     project.write(
         {
-            "a": {"agent": "code-reviewer", "run": [sys.executable, "chatty.py", "a", "8", "0"]},
-            "b": {"agent": "test-runner", "run": [sys.executable, "chatty.py", "b", "8", "1"]},
+            "a": {
+                "agent": "code-reviewer",
+                "run": [sys.executable, "chatty.py", "a", "8", "0", "b"],
+            },
+            "b": {"agent": "test-runner", "run": [sys.executable, "chatty.py", "b", "8", "1", "a"]},
             "c": {"agent": "debugger", "run": project.rec("c", 0.1), "needs": ["b"]},
         }
     )
@@ -162,8 +189,6 @@ def test_plain_lines_and_whole_output_blocks_in_a_log(project: Project) -> None:
     )
     # pytest's progress letters are not mixed into the lines.
     assert not re.search(r"^[.FEs]+\[parex\]", out, re.MULTILINE)
-    times = project.times()
-    assert overlap(times["a"], times["b"]), "the two checks did not run side by side"
     # Each check's output is one block: its lines together, in order, in FAILURES (b) and in
     # the "parex output" section (a and b), never interleaved.
     section = out[out.index("= parex output =") :]
