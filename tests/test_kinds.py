@@ -7,6 +7,7 @@ import shutil
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Project
@@ -170,36 +171,72 @@ def test_shards_cover_every_test_once_and_overlap(project: Project) -> None:
 
 BENCH = {
     "tests/test_speed.py": """
-        import os, time
-        def work():
-            time.sleep(0.004 * (1.3 if os.environ.get("SLOW") else 1.0))
         def test_work(benchmark):
-            benchmark.pedantic(work, rounds=15, iterations=1)
+            benchmark.pedantic(sum, args=(range(100),), rounds=3, iterations=1)
+    """,
+    # The benchmark really runs, but the figures written to --benchmark-json come from the fixed
+    # file named by FIXED_BENCHMARKS (pytest-benchmark's own hook for editing its JSON), so the
+    # comparison does not depend on how busy the machine is. The fixed file must name the
+    # benchmarks the run measured.
+    "tests/conftest.py": """
+        import json, os
+        def pytest_benchmark_update_json(config, benchmarks, output_json):
+            with open(os.environ["FIXED_BENCHMARKS"]) as fh:
+                fixed = json.load(fh)["benchmarks"]
+            measured = [b["fullname"] for b in output_json["benchmarks"]]
+            assert measured == [b["fullname"] for b in fixed], measured
+            output_json["benchmarks"] = fixed
     """,
 }
+
+
+def _benchmark_json(mean: float) -> str:
+    """pytest-benchmark's ``--benchmark-json`` document for test_work with the given mean."""
+    stats = {"min": mean * 0.9, "max": mean * 1.2, "mean": mean, "median": mean}
+    stats |= {"stddev": mean / 20, "rounds": 15, "iqr": 0.0, "ops": 1 / mean}
+    entry = {"group": None, "name": "test_work", "fullname": "tests/test_speed.py::test_work"}
+    benchmark: dict[str, Any] = {**entry, "params": None, "stats": {**stats, "data": [mean]}}
+    return json.dumps(
+        {
+            "machine_info": {},
+            "commit_info": {},
+            "benchmarks": [benchmark],
+            "datetime": "2025-01-01T00:00:00",
+            "version": "5.1.0",
+        }
+    )
 
 
 def test_benchmark_regression_fails_against_the_baseline(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _write(project, BENCH)
+    fixed = project.path / "fixed"
+    fixed.mkdir()
+    for name, mean in [("baseline", 0.004), ("within", 0.0041), ("slower", 0.0052)]:
+        (fixed / f"{name}.json").write_text(_benchmark_json(mean))
     project.write(
         {"bench": {"kind": "benchmarks", "pytest": ["tests"], "fail-if-slower": "mean:10%"}}
     )
+    monkeypatch.setenv("FIXED_BENCHMARKS", str(fixed / "baseline.json"))
     result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST, "--parex-save-baseline")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["bench*passed*1 benchmark, baseline saved*"])
-    assert (project.path / ".parex" / "benchmarks" / "bench.json").is_file()
+    saved = project.path / ".parex" / "benchmarks" / "bench.json"
+    assert json.loads(saved.read_text())["benchmarks"][0]["stats"]["mean"] == 0.004
 
+    # 4.1 ms against 4 ms: 2.5% slower, within the 10% limit.
+    monkeypatch.setenv("FIXED_BENCHMARKS", str(fixed / "within.json"))
     result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["bench*passed*1 benchmark, worst *% on test_work*"])
+    result.stdout.fnmatch_lines(["bench*passed*1 benchmark, worst +2.5% on test_work*"])
 
-    monkeypatch.setenv("SLOW", "1")
+    # 5.2 ms against 4 ms: 30% slower, over the limit.
+    monkeypatch.setenv("FIXED_BENCHMARKS", str(fixed / "slower.json"))
     result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
-    assert result.ret == 1
+    assert result.ret == 1, result.stdout.str()
     result.stdout.fnmatch_lines(
-        ["*slower than the baseline*", "bench*failed*+*% on test_work (mean), limit 10%*"]
+        ["*slower than the baseline*", "bench*failed*+30% on test_work (mean), limit 10%*"]
     )
 
 
