@@ -119,12 +119,17 @@ def test_second_run_starts_the_critical_path_first(project: Project) -> None:
     first = project.pytester.runpytest_subprocess("--parex")
     assert first.ret == 0, first.stdout.str()
     assert sorted(project.times()) == [*shorts, "z"]
+    # The gate's own order for the next run (the one its dispatcher follows): z first.
+    plan = project.pytester.runpytest_subprocess("--parex", "--parex-plan")
+    assert plan.ret == 0, plan.stdout.str()
+    plan.stdout.fnmatch_lines(["  1. z [[]w] expected *s (last runs)*"])
 
     # Same checks, now synchronised for the second run. z starts at once: no short check can
     # end before z has started, so had z been queued behind two of them, both instances would
     # have waited for it in vain. And the four run beside it on the other instance: z ends only
     # after all four have ended. (Which of two checks handed out together to the two starting
-    # instances starts a few ms earlier is the workers' pace, not the gate's order.)
+    # instances starts a few ms earlier is the workers' pace, not the gate's order: the plan
+    # above shows that order.)
     project.forget_runs()
     checks = {n: {"agent": "w", "run": project.sync(n, after_start=["z"])} for n in shorts}
     checks["z"] = {"agent": "w", "run": project.sync("z", after_end=shorts)}
