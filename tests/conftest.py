@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from pytest_parex.config import to_toml
+
 # Hypothesis fails an example that runs longer than its deadline (200 ms by default), and on a
 # loaded machine a descheduled process does, whatever the code under test: no deadlines here.
 # Bounded example counts, not time, keep the property tests short.
 settings.register_profile("parex-tests", deadline=None)
 settings.load_profile("parex-tests")
-
-from pytest_parex.config import to_toml
 
 # A check command that records its own start and end (wall clock) in times/NAME.json,
 # then sleeps and exits with the given code. Usage: rec.py NAME SECONDS [EXIT] [TOKEN].

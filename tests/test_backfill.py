@@ -20,6 +20,7 @@ from pytest_parex.kinds.base import RunContext
 from pytest_parex.plan import Plan, simulate
 from pytest_parex.state import GateRun, Mode
 
+
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
