@@ -278,7 +278,8 @@ def report_header(config: pytest.Config) -> list[str] | None:
     if run.capped is not None:
         summary += f"; {run.capped.note()}"
     if run.mode is not Mode.WORKER:
-        cpu_note = cpubound.note([ch.name for ch in c.checks], run.cpu, run.cores)
+        running = [ch.name for ch in c.checks if ch.name not in run.replayed]
+        cpu_note = cpubound.note(running, run.cpu, run.cores)
         if cpu_note:
             summary += f"; {cpu_note}"
     return [*(f"parex: {note}" for note in c.notes), summary, *testplugins.header_lines(config)]
