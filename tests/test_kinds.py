@@ -276,7 +276,8 @@ def test_zero_config_explains_itself(project: Project) -> None:
     assert result.ret in (0, 1), result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "parex: no [[]tool.parex] in pyproject.toml; default gate: *tests (1 test file)*"
+            "parex: no [[]tool.parex] in pyproject.toml; default gate: "
+            "*tests (pytest: 1 test file, no testpaths)*"
             "skipped: *types (mypy is not configured)*--parex-show-config*",
             "tests*test-runner*passed*1 passed*",
         ]
