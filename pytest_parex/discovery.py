@@ -206,7 +206,8 @@ class _BenchScan:
     codspeed: bool = False
     """The file imports pytest_codspeed: its ``benchmark`` fixture is codspeed's."""
     defines_fixture: bool = False
-    """The file defines a function named ``benchmark`` (a conftest's own stand-in fixture)."""
+    """The file defines a function named ``benchmark`` that does not wrap pytest-benchmark's
+    (a conftest's own stand-in fixture)."""
 
 
 def _takes_benchmark(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -247,7 +248,11 @@ def _scan_benchmarks(path: Path, settings: PytestSettings) -> _BenchScan:
             codspeed = codspeed or any(a.name.partition(".")[0] == _CODSPEED for a in sub.names)
         elif isinstance(sub, ast.ImportFrom):
             codspeed = codspeed or (sub.module or "").partition(".")[0] == _CODSPEED
-    defines = any(isinstance(n, functions) and n.name == "benchmark" for n in tree.body)
+    # A `benchmark` fixture that itself takes `benchmark` wraps pytest-benchmark's: not a stand-in.
+    defines = any(
+        isinstance(n, functions) and n.name == "benchmark" and not _takes_benchmark(n)
+        for n in tree.body
+    )
     return _BenchScan(tests, marker, codspeed, defines)
 
 

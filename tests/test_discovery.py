@@ -154,6 +154,30 @@ def test_a_benchmark_file_pytest_would_not_collect_is_named(tmp_path: Path) -> N
     assert _checks(found)["tests"]["pytest"] == []
 
 
+@needs_benchmark
+def test_a_conftest_fixture_that_wraps_pytest_benchmark_is_still_pytest_benchmark(
+    tmp_path: Path,
+) -> None:
+    _tree(
+        tmp_path,
+        {
+            "tests/conftest.py": """\
+                import pytest
+
+                @pytest.fixture
+                def benchmark(benchmark):
+                    benchmark.group = "all"
+                    return benchmark
+            """,
+            "tests/test_perf.py": FIXTURE_MODULE,
+        },
+    )
+    assert _checks(_discover(tmp_path))["benchmarks"]["pytest"] == [
+        "--benchmark-only",
+        "tests/test_perf.py",
+    ]
+
+
 @pytest.mark.parametrize(
     ("files", "reason"),
     [
