@@ -1,4 +1,4 @@
-"""The zero-config gate's discovery rules (``pytest_parex.defaults``), on scratch trees.
+"""The zero-config gate's discovery rules (``pytest_parex.discovery``), on scratch trees.
 
 Each rule is one the corpus (benchmarks/corpus.py) found real projects need: a default check
 must be the command the project itself would run, so that the gate's verdict is that
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import Project
 
-from pytest_parex import defaults
+from pytest_parex import discovery
 from pytest_parex.config import read_document
 
 needs_benchmark = pytest.mark.skipif(
@@ -30,17 +30,17 @@ def _tree(root: Path, files: dict[str, str]) -> None:
         path.write_text(textwrap.dedent(text))
 
 
-def _discover(root: Path) -> defaults.Discovery:
+def _discover(root: Path) -> discovery.Discovery:
     pyproject = root / "pyproject.toml"
-    return defaults.discover(root, read_document(pyproject) if pyproject.is_file() else None)
+    return discovery.discover(root, read_document(pyproject) if pyproject.is_file() else None)
 
 
-def _checks(found: defaults.Discovery) -> dict[str, dict[str, Any]]:
+def _checks(found: discovery.Discovery) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = found.table["checks"]
     return checks
 
 
-def _line(found: defaults.Discovery, name: str) -> str:
+def _line(found: discovery.Discovery, name: str) -> str:
     """The header phrase about check ``name`` (chosen or skipped)."""
     phrases = [p for p in (*found.chosen, *found.skipped) if p.startswith(name + " (")]
     assert len(phrases) == 1, (found.chosen, found.skipped)
@@ -413,8 +413,8 @@ def test_pytest_settings_read_native_toml_lists(tmp_path: Path) -> None:
         tmp_path,
         {"pyproject.toml": '[tool.pytest]\ntestpaths = ["a", "b"]\npython_files = ["t_*.py"]\n'},
     )
-    settings = defaults.pytest_settings(tmp_path)
-    assert settings == defaults.PytestSettings(
+    settings = discovery.pytest_settings(tmp_path)
+    assert settings == discovery.PytestSettings(
         "pyproject.toml [tool.pytest]", ("a", "b"), ("t_*.py",)
     )
 
