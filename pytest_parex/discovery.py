@@ -25,6 +25,10 @@ _PRUNE = {
 }  # fmt: skip
 _MAX_FILES = 5000
 """Stop looking after this many Python files: a default must be cheap to build."""
+PYTHON_SOURCES = ["**/*.py", "**/*.pyi"]
+"""What ruff and mypy read: the result cache reruns them when a Python file changes (the tools'
+config files -- pyproject.toml, ruff.toml, mypy.ini, setup.cfg... -- are inputs of every check
+with reads); the tests check has none: every file of the project is its input."""
 
 
 @dataclass(frozen=True)
@@ -426,11 +430,16 @@ def discover(root: Path, pyproject: Mapping[str, Any] | None = None) -> Discover
     if not files:
         skipped.append("lint (no Python files)")
     elif _installed("ruff"):
-        checks["lint"] = {"kind": "review", "tool": "ruff"}
+        checks["lint"] = {"kind": "review", "tool": "ruff", "reads": PYTHON_SOURCES}
         chosen.append("lint (ruff check" + (", configured)" if ruff_configured else ")"))
         fmt = _table(tool.get("ruff")).get("format")
         if fmt is not None:
-            checks["format"] = {"kind": "review", "tool": "ruff-format", "agent": "refactorer"}
+            checks["format"] = {
+                "kind": "review",
+                "tool": "ruff-format",
+                "agent": "refactorer",
+                "reads": PYTHON_SOURCES,
+            }
             chosen.append("format (ruff format --check)")
     else:
         skipped.append("lint (ruff is not installed)")
@@ -441,7 +450,12 @@ def discover(root: Path, pyproject: Mapping[str, Any] | None = None) -> Discover
     elif not _installed("mypy"):
         skipped.append(f"types (mypy is configured in {mypy.config} but not installed)")
     else:
-        checks["types"] = {"kind": "review", "run": ["mypy", *mypy.targets], "agent": "debugger"}
+        checks["types"] = {
+            "kind": "review",
+            "run": ["mypy", *mypy.targets],
+            "agent": "debugger",
+            "reads": PYTHON_SOURCES,
+        }
         on = f" on {', '.join(mypy.targets)}" if mypy.targets else ""
         chosen.append(f"types (mypy{on}: {mypy.why})")
 

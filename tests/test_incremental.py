@@ -493,3 +493,25 @@ def test_replayed_iff_inputs_and_definition_are_those_of_the_last_pass(
         cached = {c["name"] for c in report["checks"] if c["cached"]}
         assert cached == expected, (ops, done.stdout)
         last_pass = now
+
+
+def test_zero_config_checks_read_what_their_tools_read(project: Project) -> None:
+    """The default gate's lint reads Python files and the tools' configuration: a changed
+    README reruns the tests (every file is theirs), not the linter."""
+    pytest.importorskip("ruff")
+    (project.path / "rec.py").unlink()
+    (project.path / "pkg").mkdir()
+    (project.path / "pkg" / "__init__.py").write_text("X = 1\n")
+    (project.path / "tests").mkdir()
+    (project.path / "tests" / "test_x.py").write_text("def test_x():\n    assert True\n")
+    (project.path / "README.md").write_text("# readme\n")
+    (project.path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    shown = project.pytester.runpytest_subprocess("--parex-show-config")
+    shown.stdout.fnmatch_lines(["[[]tool.parex.checks.lint[]]", "*reads = [[]*.py*"])
+    first = _gate(project)
+    assert first.ret == 0, first.stdout.str()
+    (project.path / "README.md").write_text("# readme, edited\n")
+    again = _gate(project)
+    assert again.ret == 0 and again.cached == {"lint"}
+    (project.path / "pkg" / "__init__.py").write_text("X = 2\n")
+    assert _gate(project).cached == set()
