@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from pytest_parex.config import to_toml
+from pytest_parex.config import DEFAULT_AGENTS, Check, ParexConfig, to_toml
 
 # Hypothesis fails an example that runs longer than its deadline (200 ms by default), and on a
 # loaded machine a descheduled process does, whatever the code under test: no deadlines here.
@@ -304,3 +304,19 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Itera
     proj = Project(pytester.path, pytester, token)
     yield proj
     assert wait_gone(token, timeout=5.0) == [], "a check process outlived the test"
+
+
+def check_of(name: str, agent: str = "code-reviewer", **kw: Any) -> Check:
+    """A check for the pure scheduling tests (it is never run)."""
+    return Check(name=name, agent=agent, argv=("true",), **kw)
+
+
+def config_of(
+    checks: Iterable[Check], agents: Mapping[str, int] | None = None, **kw: Any
+) -> ParexConfig:
+    """The default agents (plus ``agents``) around ``checks``."""
+    instances = dict(DEFAULT_AGENTS)
+    instances.update(agents or {})
+    return ParexConfig(
+        source="test", checks=tuple(checks), agents=tuple(sorted(instances.items())), **kw
+    )

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Project
+from conftest import check_of as _check
+from conftest import config_of as _config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_parex import cpubound, graph, plan
-from pytest_parex.config import DEFAULT_AGENTS, Check, ParexConfig
+from pytest_parex.config import DEFAULT_AGENTS, ParexConfig
 from pytest_parex.dispatch import Dispatcher, Run
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.plan import Plan, simulate
@@ -26,20 +28,6 @@ def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 AGENTS = tuple(sorted(DEFAULT_AGENTS))  # code-reviewer, debugger, feature-implementer, ...
-
-
-def _check(name: str, agent: str = "code-reviewer", **kw: Any) -> Check:
-    return Check(name=name, agent=agent, argv=("true",), **kw)
-
-
-def _config(
-    checks: Iterable[Check], agents: Mapping[str, int] | None = None, **kw: Any
-) -> ParexConfig:
-    instances = dict(DEFAULT_AGENTS)
-    instances.update(agents or {})
-    return ParexConfig(
-        source="test", checks=tuple(checks), agents=tuple(sorted(instances.items())), **kw
-    )
 
 
 def _dispatcher(config: ParexConfig, workers: int, expected: Mapping[str, float]) -> Dispatcher:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from conftest import check_of as _check
+from conftest import config_of as _config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_parex import graph
-from pytest_parex.config import DEFAULT_AGENTS, Check, ParexConfig
+from pytest_parex.config import DEFAULT_AGENTS, ParexConfig
 from pytest_parex.dispatch import (
     Action,
     Cancel,
@@ -24,20 +26,6 @@ from pytest_parex.plan import simulate
 from pytest_parex.results import BAD, GOOD, CheckResult, Status, gate_result, verdict
 
 AGENTS = tuple(sorted(DEFAULT_AGENTS))  # code-reviewer, debugger, feature-implementer, ...
-
-
-def _check(name: str, agent: str = "code-reviewer", **kw: Any) -> Check:
-    return Check(name=name, agent=agent, argv=("true",), **kw)
-
-
-def _config(
-    checks: Iterable[Check], agents: Mapping[str, int] | None = None, **kw: Any
-) -> ParexConfig:
-    instances = dict(DEFAULT_AGENTS)
-    instances.update(agents or {})
-    return ParexConfig(
-        source="test", checks=tuple(checks), agents=tuple(sorted(instances.items())), **kw
-    )
 
 
 def _dispatcher(

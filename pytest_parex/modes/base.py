@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_parex import cpubound, kinds, runner
+from pytest_parex.items import ParexItem, collect, order_by
 from pytest_parex.output import summary
 from pytest_parex.output.text import sanitize
 from pytest_parex.results import CheckResult, GateResult, Status, durations, gate_result, unrun
@@ -24,6 +25,29 @@ def remembered(config: pytest.Config) -> dict[str, float]:
     """Durations remembered by earlier runs in pytest's cache ({} without the cacheprovider)."""
     cache = getattr(config, "cache", None)
     return durations(cache.get(DURATIONS_KEY, {})) if cache is not None else {}
+
+
+class CollectChecks:
+    """Collection in the gate's own process: the check items (no park item: nothing idles
+    here), the selection -k and --lf leave, in the order :meth:`order` gives."""
+
+    run: GateRun
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        collect(session, self.run.config_path, park=False)
+        return True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        self.run.select([it.name for it in items if isinstance(it, ParexItem)])
+        items[:] = order_by(items, self.order())
+
+    def order(self) -> list[str]:
+        """Check names in the order their items are listed."""
+        return [c.name for c in self.run.checks.checks]
 
 
 class VerdictPlugin:

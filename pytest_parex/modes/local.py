@@ -25,8 +25,8 @@ import pytest
 from pytest_parex.config import Check
 from pytest_parex.dispatch import Action, Cancel, Run, Skip, workers_needed
 from pytest_parex.execute import execute
-from pytest_parex.items import ParexItem, collect, order_by
-from pytest_parex.modes.base import VerdictPlugin
+from pytest_parex.items import ParexItem
+from pytest_parex.modes.base import CollectChecks, VerdictPlugin
 from pytest_parex.results import CheckResult, Status, unrun
 from pytest_parex.state import GateRun
 
@@ -36,7 +36,7 @@ JOIN_TIMEOUT = 30.0
 check's tree within a fraction of a second of seeing the cancellation."""
 
 
-class LocalPlugin(VerdictPlugin):
+class LocalPlugin(CollectChecks, VerdictPlugin):
     """Schedules the checks on local agent slots (threads); owns the verdict."""
 
     def __init__(self, config: pytest.Config, run: GateRun) -> None:
@@ -45,18 +45,6 @@ class LocalPlugin(VerdictPlugin):
         self._done: queue.SimpleQueue[tuple[str, CheckResult]] = queue.SimpleQueue()
         self._threads: dict[str, threading.Thread] = {}
         self._ready: dict[str, CheckResult] = {}
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session: pytest.Session) -> bool:
-        collect(session, self.run.config_path, park=False)
-        return True
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        self.run.select([it.name for it in items if isinstance(it, ParexItem)])
-        items[:] = order_by(items, [c.name for c in self.run.checks.checks])
 
     # ------------------------------------------------------------------ the loop
 

@@ -8,29 +8,20 @@ from typing import Any
 import pytest
 
 from pytest_parex import dispatch, plan
-from pytest_parex.items import ParexItem, collect, order_by
+from pytest_parex.modes.base import CollectChecks
 from pytest_parex.state import GateRun
 
 
-class PlanPlugin:
+class PlanPlugin(CollectChecks):
     """``--parex-plan`` (and ``--collect-only``): collect, print the plan, run nothing."""
 
     def __init__(self, config: pytest.Config, run: GateRun) -> None:
         self.config = config
         self.run = run
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session: pytest.Session) -> bool:
-        collect(session, self.run.config_path, park=False)
-        return True
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        self.run.select([it.name for it in items if isinstance(it, ParexItem)])
-        planned = plan.simulate(self.run.checks, self.run.expected, 1)
-        items[:] = order_by(items, [r.name for r in planned.runs])
+    def order(self) -> list[str]:
+        """``--collect-only`` lists the checks in the order one agent would run them."""
+        return [r.name for r in plan.simulate(self.run.checks, self.run.expected, 1).runs]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
