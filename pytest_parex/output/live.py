@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.text import Text
 
 from pytest_parex.output.text import (
     STATUS_STYLE,
@@ -213,6 +212,9 @@ def render_block(
         name = _fit(sanitize(row.name), NAME_WIDTH)
         agent = _fit(sanitize(row.agent), AGENT_WIDTH)
         cells.append((name, agent, row.state, style, clock, sanitize(_note(row, root, verbosity))))
+    # rich only when a live block is drawn: plain progress (CI logs) never imports it.
+    from rich.text import Text
+
     lines = [Text("parex ", style="bold") + Text(f"{elapsed:.1f}s", style="cyan")]
     lines[0].append(f"  {counts(rows)}")
     if cells:
