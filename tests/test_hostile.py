@@ -408,3 +408,33 @@ def test_any_toml_document_is_a_plan_or_a_one_line_usage_error(
     else:
         # A [tool.parex] table without checks collects nothing: pytest's own exit code 5.
         assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), out
+
+
+def test_a_supervisor_that_breaks_makes_its_check_an_error_not_a_hang(project: Project) -> None:
+    """A bug in the gate's own code while it supervises a check (here: execute raising) ends
+    that check as an error; the other checks and the verdict go on."""
+    (project.path / "conftest.py").write_text(
+        "import pytest_parex.modes.local as local\n"
+        "real = local.execute\n"
+        "def execute(check, context):\n"
+        "    if check.name == 'broken':\n"
+        "        raise RuntimeError('boom in the supervisor')\n"
+        "    return real(check, context)\n"
+        "local.execute = execute\n"
+    )
+    project.write(
+        {
+            "broken": {"agent": "code-reviewer", "run": project.rec("broken", 0)},
+            "fine": {"agent": "test-runner", "run": project.rec("fine", 0)},
+        }
+    )
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-no-cache", timeout=120)
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines_random(
+        [
+            "broken*error*internal error: RuntimeError: boom in the supervisor*",
+            "fine*passed*",
+            "parex: failed: broken had an error",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()

@@ -117,12 +117,16 @@ class LocalPlugin(CollectChecks, VerdictPlugin):
         thread.start()
 
     def _supervise(self, check: Check, context: Any) -> None:
+        # Whatever happens here, the main thread gets a result: it waits for one per thread.
+        why = "internal error: the check's supervisor stopped"
+        result = unrun(check, Status.ERROR, why, detail=why, worker=context.worker)
         try:
             result = execute(check, context)
         except Exception as exc:  # a bug of ours must not hang the gate: the check is an error
             why = f"internal error: {type(exc).__name__}: {exc}"
             result = unrun(check, Status.ERROR, why, detail=why, worker=context.worker)
-        self._done.put((check.name, result))
+        finally:
+            self._done.put((check.name, result))
 
     def _report(
         self, session: pytest.Session, items: dict[str, Any], name: str, result: CheckResult
