@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,42 @@ def reparse_known_args(early_config: pytest.Config, parser: pytest.Parser, args:
     if getattr(fresh, "confcutdir", None) is None:
         fresh.confcutdir = getattr(old, "confcutdir", None)
     early_config.known_args_namespace = fresh
+
+
+# ---------------------------------------------------------------------------- xdist's loop
+
+_NO_WORKERS = "Unexpectedly no active workers available"
+"""DSession.loop_once raises RuntimeError with this message when every worker is gone while
+the session still waits for them (xdist 3.6-3.8): no exception class of its own to catch."""
+
+
+def no_workers_left(exc: BaseException) -> bool:
+    """Whether ``exc`` is xdist's "every worker is gone" error."""
+    return isinstance(exc, RuntimeError) and str(exc) == _NO_WORKERS
+
+
+# ---------------------------------------------------------------------------- xdist's rsync
+
+
+def skip_pytest_copy(config: pytest.Config) -> None:
+    """Stop xdist from copying the controller's ``pytest`` and ``_pytest`` packages into the
+    working directory of every worker that is not a plain local popen one.
+
+    xdist (3.x; its rsync is deprecated for 4.0) syncs those two directories to each such
+    worker's directory -- the project, with ``//chdir=`` -- and puts that directory first on
+    the worker's PYTHONPATH. A gate's worker needs pytest-parex installed there, so pytest as
+    well: the copy only litters the project (``ruff check .`` would lint it) and shadows the
+    installed pytest in the checks' own processes. The roots are ``NodeManager.roots``
+    (computed when it is made, read when each node is set up, after the
+    ``pytest_xdist_setupnodes`` hook this is called from); the user's ``--rsyncdir`` and
+    ``rsyncdirs`` stay.
+    """
+    import _pytest
+
+    session = config.pluginmanager.get_plugin("dsession")
+    manager = getattr(session, "nodemanager", None)
+    roots = getattr(manager, "roots", None)
+    if manager is None or not isinstance(roots, list):
+        return
+    ours = {Path(pytest.__file__).resolve().parent, Path(_pytest.__file__).resolve().parent}
+    manager.roots = [root for root in roots if Path(root).resolve() not in ours]

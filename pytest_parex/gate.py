@@ -9,15 +9,24 @@ read the configuration, decide what this process is (:class:`~pytest_parex.state
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_parex import (
+    __version__,
+    cpubound,
+    discovery,
+    incremental,
+    options,
+    plan,
+    testplugins,
+    workers,
+)
 from pytest_parex import config as cfg
-from pytest_parex import cpubound, discovery, incremental, options, plan, testplugins, workers
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
 from pytest_parex.kinds.base import RunContext
@@ -25,9 +34,11 @@ from pytest_parex.modes.base import IdleSummaries, remembered
 from pytest_parex.output import artifacts, live
 from pytest_parex.output.text import rel
 from pytest_parex.results import durations
-from pytest_parex.state import GATE_RUN, GateRun, Mode
+from pytest_parex.state import GATE_PRINT, GATE_RUN, GateRun, Mode
 
 ENV_PREFIX = "PYTEST_PAREX_"
+DEFAULT_GATE = " (default gate)"
+"""Ends the source of a gate built without ``[tool.parex]`` (:mod:`pytest_parex.discovery`)."""
 
 
 def show_config(config: pytest.Config) -> int:
@@ -78,14 +89,15 @@ def _read_table(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, dict[str,
             f"{path}: no [tool.parex] table and nothing to check by default "
             f"({'; '.join(found.skipped)}); add [tool.parex.checks.NAME] entries"
         )
-    parsed = cfg.parse(found.table, f"{path} (default gate)")
+    parsed = cfg.parse(found.table, f"{path}{DEFAULT_GATE}")
     note = found.header(rel(str(path), config.rootpath))
     return replace(parsed, notes=(note,)), path, found.table
 
 
-def load(config: pytest.Config) -> tuple[cfg.ParexConfig, Path]:
-    """The gate of this run: the config with the command line's and environment's say."""
-    parsed, path, _ = _read_table(config)
+def load(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, str]:
+    """The gate of this run: the config with the command line's and environment's say, its
+    file, and the fingerprint of its table (see :func:`pytest_parex.workers.fingerprint`)."""
+    parsed, path, table = _read_table(config)
     updates: dict[str, Any] = {}
     max_parallel = _setting(config, "parex_max_parallel", "MAX_PARALLEL")
     if max_parallel is not None:
@@ -105,16 +117,31 @@ def load(config: pytest.Config) -> tuple[cfg.ParexConfig, Path]:
     skip = config.getoption("parex_skip") or []
     if only or skip:
         parsed = cfg.select(parsed, only, skip)
-    return parsed, path
+    return parsed, path, workers.fingerprint(table)
 
 
 def configure(config: pytest.Config) -> None:
     """``--parex`` is on: load the gate and register the plugin objects of this process."""
     config.pluginmanager.register(GateHooks(), "parex-gate-hooks")
+    workerinput = getattr(config, "workerinput", None)
     try:
-        parex_config, path = load(config)
+        parex_config, path, gate_print = load(config)
     except cfg.ConfigError as exc:
+        if workerinput is not None:  # this worker cannot see the controller's project
+            raise pytest.UsageError(_agent_config_error(config, exc)) from None
         raise pytest.UsageError(str(exc)) from None
+    if workerinput is not None:
+        mismatch = workers.agent_mismatch(
+            workerinput,
+            gate_print,
+            __version__,
+            where=_where(path, config),
+            default=parex_config.source.endswith(DEFAULT_GATE),
+        )
+        if mismatch:
+            raise pytest.UsageError(mismatch)
+    else:
+        config.stash[GATE_PRINT] = gate_print
     active = os.environ.get(ACTIVE_ENV, "").split(os.pathsep)
     if str(path) in active:
         raise pytest.UsageError(
@@ -161,6 +188,23 @@ def configure(config: pytest.Config) -> None:
                 run.replayed[check.name] = cache.replayed(check.name, log)
     config.stash[GATE_RUN] = run
     _register(config, run)
+
+
+def _where(path: Path, config: pytest.Config) -> str:
+    return f"{path} (rootdir {config.rootpath})"
+
+
+def _agent_config_error(config: pytest.Config, exc: cfg.ConfigError) -> str:
+    """Why an xdist worker cannot load the gate -- most often: it runs where there is no
+    project (see :func:`pytest_parex.workers.agent_mismatch`)."""
+    try:
+        path = _config_path(config)
+        table = cfg.load_pyproject(path) if path.is_file() else None
+    except cfg.ConfigError:
+        return f"{workers.AGENT_PREFIX}{exc} (working directory {os.getcwd()})"
+    if table is None:
+        return workers.not_the_project(_where(path, config))
+    return f"{workers.AGENT_PREFIX}{exc}"
 
 
 _RUNS = incremental.Decision("", "runs")
@@ -266,7 +310,8 @@ def report_header(config: pytest.Config) -> list[str] | None:
         Mode.LOCAL: f"{run.workers} local agents"
         if run.workers > 1
         else f"one after another ({run.why})",
-        Mode.CONTROLLER: f"{len(config.getoption('tx', None) or [])} xdist workers",
+        Mode.CONTROLLER: f"{len(workers.expand_specs(config.getoption('tx', None) or []))} "
+        "xdist workers",
         Mode.PLAN: "plan only",
         Mode.WORKER: "worker",
     }[run.mode]
@@ -299,8 +344,17 @@ def _makereport(
     return rep
 
 
+def _deselected(items: Sequence[pytest.Item]) -> None:
+    """The user's deselection (-k, -m, --deselect, --lf): the only way a check leaves the
+    gate (see :meth:`GateRun.select`)."""
+    for item in items:
+        if isinstance(item, ParexItem) and GATE_RUN in item.config.stash:
+            item.config.stash[GATE_RUN].deselected.add(item.name)
+
+
 class GateHooks:
     """Hooks every mode needs once ``--parex`` is on."""
 
     pytest_report_header = staticmethod(report_header)
     pytest_runtest_makereport = staticmethod(_makereport)
+    pytest_deselected = staticmethod(_deselected)

@@ -94,21 +94,26 @@ class ParkItem(pytest.Item):
 
 def collect(session: pytest.Session, path: Path, *, park: bool) -> list[pytest.Item]:
     """Collect the check items through pytest's own hooks, so ``-k``, ``-m``, ``--lf`` and
-    ``--deselect`` apply to them; the park item (workers only) is added after deselection."""
+    ``--deselect`` apply to them where the verdict is owned.
+
+    An xdist worker (``park``) collects every check of its config, in the config's order,
+    and the park item: the controller chooses (its own collection) and checks that each
+    worker's list is its gate -- a worker elsewhere, with its own cache and conftest files,
+    would choose differently, and index i must mean the same check on every worker."""
     config = session.config
     hook = config.hook
     parent = ParexFile.from_parent(session, path=path)
-    hook.pytest_collectstart(collector=parent)
-    rep: pytest.CollectReport = hook.pytest_make_collect_report(collector=parent)
-    hook.pytest_collectreport(report=rep)
-    items = [x for x in rep.result if isinstance(x, pytest.Item)]
-    hook.pytest_collection_modifyitems(session=session, config=config, items=items)
+    items: list[pytest.Item]
     if park:
-        # The controller maps item indices to checks: every worker lists them in the config's
-        # order, whatever a reordering plugin (pytest-randomly) made of them.
-        order = {c.name: i for i, c in enumerate(config.stash[GATE_RUN].config.checks)}
-        items.sort(key=lambda it: order.get(it.name, len(order)))
-        items.append(ParkItem.from_parent(parent, name=PARK_NAME))
+        # No collection hook at all: --lf filters in pytest_make_collect_report already.
+        items = [*parent.collect(), ParkItem.from_parent(parent, name=PARK_NAME)]
+    else:
+        hook.pytest_collectstart(collector=parent)
+        rep: pytest.CollectReport = hook.pytest_make_collect_report(collector=parent)
+        hook.pytest_collectreport(report=rep)
+        items = [x for x in rep.result if isinstance(x, pytest.Item)]
+        config.stash[GATE_RUN].collected = tuple(it.name for it in items)
+        hook.pytest_collection_modifyitems(session=session, config=config, items=items)
     session.items = items
     session.testscollected = len(items) - (1 if park else 0)
     hook.pytest_collection_finish(session=session)

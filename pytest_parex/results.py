@@ -213,13 +213,24 @@ class GateResult:
 
 
 def verdict(
-    config: ParexConfig, results: Sequence[CheckResult], *, interrupted: bool = False
+    config: ParexConfig,
+    results: Sequence[CheckResult],
+    *,
+    interrupted: bool = False,
+    problems: Sequence[str] = (),
 ) -> tuple[bool, str]:
-    """The gate's verdict and its one-line headline, from the final check results."""
+    """The gate's verdict and its one-line headline, from the final check results.
+
+    ``problems`` are reasons the run cannot account for every selected check (a worker that
+    could not run them, a check removed from the collection): any of them fails the gate,
+    whatever the checks that did run say, and the first one is the headline."""
     good = [r for r in results if r.ok]
     flaky = [r for r in results if r.status is Status.FLAKY]
     if interrupted:
         return False, "interrupted"
+    if problems:
+        others = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        return False, f"failed: {problems[0]}{others}"
     gate = config.gate
     if gate == "any":
         if good:
@@ -256,9 +267,10 @@ def gate_result(
     workers: int = 0,
     parallel: bool = True,
     process_wall: float = 0.0,
+    problems: Sequence[str] = (),
 ) -> GateResult:
     """Everything the summary says about a finished run."""
-    ok, headline = verdict(config, results, interrupted=interrupted)
+    ok, headline = verdict(config, results, interrupted=interrupted, problems=problems)
     measured = {r.name: r.duration for r in results if r.ran}
     ran = [c for c in config.checks if c.name in measured]
     return GateResult(

@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 
+from pytest_parex import __version__
 from pytest_parex.compat import CANCEL_COMMAND
 from pytest_parex.dispatch import Action, Cancel, Run, Skip
 from pytest_parex.items import PARK_NAME
 from pytest_parex.results import Status
 from pytest_parex.state import GateRun
+from pytest_parex.workers import collection_problem
 
 
 class ParexScheduling:
@@ -37,12 +39,15 @@ class ParexScheduling:
         on_collection: Callable[[Sequence[str]], None],
         on_skip: Callable[[Skip], None],
         on_crash: Callable[[str, str], None],
+        on_problem: Callable[[str], None],
     ) -> None:
         self.config = config
         self.run = run
         self._on_collection = on_collection
         self._on_skip = on_skip
         self._on_crash = on_crash
+        self._on_problem = on_problem
+        """Told the line for a worker that cannot run this gate; ends the session."""
         self._nodes: dict[str, Any] = {}
         self._collected: set[str] = set()
         self.collection: list[str] | None = None
@@ -81,6 +86,10 @@ class ParexScheduling:
     def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
         """DSession.worker_collectionfinish: ``node`` collected ``collection`` (node ids)."""
         ids = list(collection)
+        problem = self.check_collection(node, [nodeid.rsplit("::", 1)[-1] for nodeid in ids])
+        if problem:
+            self._on_problem(problem)
+            return
         if self.collection is None:
             self.collection = ids
             for index, nodeid in enumerate(ids):
@@ -90,21 +99,37 @@ class ParexScheduling:
                 else:
                     self._index[name] = index
                     self._names[index] = name
-            if self._park < 0:
-                raise pytest.UsageError(
-                    "parex: a worker collected no park item; is pytest-parex installed on it?"
-                )
-        elif ids != self.collection:
-            # Every worker must collect the same checks in the same order, or the indices
-            # mean different things on different workers.
-            raise pytest.UsageError(
-                f"parex: worker {node.gateway.id} collected different checks than the first "
-                "worker; the config must be the same on every worker"
-            )
         # Called for every worker: xdist has just counted the park item as a test again.
         self._on_collection([self._names[i] for i in sorted(self._names)])
         self._collected.add(node.gateway.id)
         self.run.dispatcher.add_worker(node.gateway.id)
+
+    def check_collection(self, node: Any, names: Sequence[str]) -> str | None:
+        """Why ``node``'s collection (item names) is not this gate's, or None.
+
+        Every worker collects every check of the gate in the config's order, and the park
+        item last (see :func:`pytest_parex.items.collect`): the indices mean the same check
+        on every worker, and a worker that read another project says so here."""
+        expected = [c.name for c in self.run.config.checks]
+        checks = [n for n in names if n != PARK_NAME]
+        park = list(names[-1:]) == [PARK_NAME]
+        if park and checks == expected:
+            return None
+        info = getattr(node, "workerinfo", None)
+        return collection_problem(
+            node.gateway.id,
+            node.gateway.spec,
+            checks,
+            expected,
+            park=park,
+            cwd=str(info.get("cwd", "")) if isinstance(info, dict) else "",
+            rootdir=self.run.context.rootdir,
+            version=__version__,
+        )
+
+    def collected(self, wid: str) -> bool:
+        """Whether worker ``wid`` delivered its collection (and is still up)."""
+        return wid in self._collected
 
     def schedule(self) -> None:
         """DSession.worker_collectionfinish, once :attr:`collection_is_completed`."""

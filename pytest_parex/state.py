@@ -15,7 +15,7 @@ import pytest
 from pytest_parex.config import Check, ParexConfig, drop_missing_needs
 from pytest_parex.dispatch import Dispatcher
 from pytest_parex.kinds.base import RunContext
-from pytest_parex.results import CheckResult
+from pytest_parex.results import CheckResult, Status, unrun
 
 if TYPE_CHECKING:
     from pytest_parex.incremental import Incremental
@@ -82,6 +82,17 @@ class GateRun:
     """Why each check runs, or "cached" (the result cache; empty when it is off)."""
     selected: ParexConfig | None = None
     """The checks that survived -k, --lf and --deselect (None until collection says)."""
+    collected: tuple[str, ...] | None = None
+    """The checks the collector produced -- after the collect-report hooks (``--lf`` keeps
+    only the last failures there), before ``pytest_collection_modifyitems``."""
+    deselected: set[str] = field(default_factory=set)
+    """Checks the user deselected (``pytest_deselected``: -k, -m, --deselect, --lf)."""
+    dropped: dict[str, CheckResult] = field(default_factory=dict)
+    """Selected checks that cannot run: a collection hook removed them without deselecting
+    them. They stay in the selection as errors: the gate never counts fewer than selected."""
+    problems: list[str] = field(default_factory=list)
+    """Why the gate cannot account for every selected check (a worker that cannot run it, a
+    check removed from the collection), one line each: any of them fails the gate."""
     _dispatcher: Dispatcher | None = None
 
     @property
@@ -91,20 +102,43 @@ class GateRun:
 
     def select(self, names: Sequence[str]) -> None:
         """Schedule only ``names`` (what survived -k, --lf, --deselect): needs on the others
-        are dropped, so a deselected check does not block its dependents. Every worker
-        collects the same checks, so only the first call counts."""
-        if self.selected is None:
-            if list(names) == [c.name for c in self.config.checks]:
-                self.selected = self.config
-            else:
-                self.selected = drop_missing_needs(self.config, names)
+        are dropped, so a deselected check does not block its dependents. Only the first call
+        counts (the collection of the process that owns the verdict).
+
+        A check that is neither collected nor deselected (a plugin's or conftest's
+        ``pytest_collection_modifyitems`` removed it) stays selected, as an error: only the
+        user's deselection makes the gate smaller."""
+        if self.selected is not None:
+            return
+        kept = set(names)
+        offered = set(self.collected if self.collected is not None else names)
+        lost = [
+            c
+            for c in self.config.checks
+            if c.name in offered and c.name not in kept and c.name not in self.deselected
+        ]
+        for check in lost:
+            self.dropped[check.name] = unrun(check, Status.ERROR, DROPPED, detail=DROPPED)
+        if lost:
+            shown = ", ".join(c.name for c in lost[:5]) + (" ..." if len(lost) > 5 else "")
+            self.problems.append(
+                f"{len(lost)} check{'s' if len(lost) != 1 else ''} ({shown}) removed from the "
+                "collection without being deselected (by a pytest_collection_modifyitems hook "
+                "of a plugin or conftest.py); choose checks with -k, -m, --deselect or "
+                "--parex-skip instead"
+            )
+        chosen = [c.name for c in self.config.checks if c.name in kept or c.name in self.dropped]
+        if chosen == [c.name for c in self.config.checks]:
+            self.selected = self.config
+        else:
+            self.selected = drop_missing_needs(self.config, chosen)
 
     @property
     def dispatcher(self) -> Dispatcher:
         """The scheduling state, built once -- after the expected durations and the selection
         are known (workers never build one)."""
         if self._dispatcher is None:
-            done = {n: r.status for n, r in self.replayed.items()}
+            done = {n: r.status for n, r in {**self.replayed, **self.dropped}.items()}
             # Backfill when the plan for these workers does (see plan.simulate): the same
             # decision in the plan and the run.
             backfill = True
@@ -129,11 +163,16 @@ class GateRun:
             return self.cancels.get(name) or self.cancels.get("*")
 
 
+DROPPED = "removed from the collection without being deselected"
+
+
 def _no_runner(check: Check) -> CheckResult:
     raise RuntimeError(f"parex: check {check.name} was to run where no check runs")
 
 
 GATE_RUN = pytest.StashKey[GateRun]()
+GATE_PRINT = pytest.StashKey[str]()
+"""The fingerprint of the gate's table, on the controller (sent to its workers)."""
 
 
 def run_here(run: GateRun, check: Check) -> CheckResult:

@@ -26,16 +26,20 @@ already keeps the cores busy, the gate runs fewer checks at once and says so in 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_parex import dispatch, runner
 from pytest_parex.config import ParexConfig
+from pytest_parex.output.text import sanitize
 from pytest_parex.state import Mode
 
 ADDOPTS = "PYTEST_ADDOPTS"
@@ -225,8 +229,11 @@ def decide(config: pytest.Config, parex_config: ParexConfig) -> Decision:
     user_tx = config.getoption("tx", None) if xdist_on else None
     if user_tx and numprocesses != 0:
         # -n N: xdist made N plain popen specs; they start lean (nothing of theirs runs tests).
-        specs = tuple(local_specs(len(user_tx))) if numprocesses else ()
-        return Decision(Mode.CONTROLLER, len(user_tx), specs=specs, capped=capped)
+        wanted = expand_specs(user_tx)
+        specs = tuple(local_specs(len(wanted))) if numprocesses else ()
+        if not numprocesses:
+            check_specs(wanted)
+        return Decision(Mode.CONTROLLER, len(wanted), specs=specs, capped=capped)
     if numprocesses == 0:
         return Decision(Mode.LOCAL, 1, "-n 0", capped=capped)
     if needed <= 1:
@@ -268,3 +275,212 @@ def apply_to_xdist(config: pytest.Config, decision: Decision) -> None:
         # No DSession: xdist's pytest_configure checks these.
         config.option.dist = "no"
         config.option.tx = []
+
+
+# ---------------------------------------------------------------------------- agents' health
+#
+# A worker elsewhere (``--tx socket=``/``ssh=``, or ``popen//chdir=``) finds its project from
+# its own working directory. Started anywhere else, its pytest reads another pyproject.toml --
+# or none: the default gate of whatever lies there -- and it would collect other checks, or
+# none. The gate must then fail with one line saying which worker, what it saw and what to do,
+# never count "no tests ran" as a pass. Three checks make sure of it:
+#
+# * the controller sends the fingerprint of its [tool.parex] table and its version in the
+#   worker's ``workerinput``; a worker that reads another gate refuses to start (a usage
+#   error, AGENT_PREFIX) and the controller turns the error into that line;
+# * the controller compares every worker's collection with its own gate (older or foreign
+#   workers, that do not know the fingerprint);
+# * a worker's collection also travels in its ``workeroutput``: xdist drops collections that
+#   arrive while it shuts down, and a worker must not escape the check by being late.
+
+GATE_KEY = "parex_gate"
+"""``workerinput``: the fingerprint of the controller's ``[tool.parex]`` table."""
+VERSION_KEY = "parex_version"
+"""``workerinput``: the controller's pytest-parex version."""
+COLLECTION_KEY = "parex_collection"
+"""``workeroutput``: the item names the worker collected (checks and the park item)."""
+AGENT_PREFIX = "parex agent: "
+"""Starts the usage error of a worker that cannot run this gate (read back by the controller)."""
+_XDIST_EXECMODEL = "execmodel=main_thread_only//"
+"""What xdist puts before every ``--tx`` spec (``NodeManager``); not the user's words."""
+_EXCEPTION_NAME = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Exit): ")
+
+
+def fingerprint(table: Mapping[str, Any]) -> str:
+    """A digest of a ``[tool.parex]`` table (or the default gate's): equal on the controller
+    and a worker when both run the same checks the same way. The table, not the parsed gate:
+    resolved commands name each machine's own interpreter and paths."""
+    text = json.dumps(table, sort_keys=True, default=str, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+
+def agent_mismatch(
+    workerinput: Mapping[str, Any], gate: str, version: str, *, where: str, default: bool
+) -> str | None:
+    """On a worker: why it cannot run the controller's gate (None when it can).
+
+    ``where`` names the config file this worker read and its rootdir; ``default`` says that
+    it found no ``[tool.parex]`` there (the zero-config gate)."""
+    wanted = workerinput.get(VERSION_KEY)
+    if wanted is not None and wanted != version:
+        return f"{AGENT_PREFIX}pytest-parex {version} there, {wanted} on the controller"
+    expected = workerinput.get(GATE_KEY)
+    if expected is None or expected == gate:
+        return None
+    if default:
+        return not_the_project(where)
+    return f"{AGENT_PREFIX}the [tool.parex] in {where} is not the controller's"
+
+
+def not_the_project(where: str) -> str:
+    """A worker's usage error when it finds no ``[tool.parex]`` where it runs."""
+    return f"{AGENT_PREFIX}no [tool.parex] in {where}: not the project"
+
+
+def expand_specs(tx: Sequence[str]) -> list[str]:
+    """``--tx`` values as xdist expands them (``3*popen`` is three workers)."""
+    out: list[str] = []
+    for value in tx:
+        count, star, rest = value.partition("*")
+        if star and count.isdigit():
+            out.extend([rest] * int(count))
+        else:
+            out.append(value)
+    return out
+
+
+def check_specs(specs: Sequence[str]) -> None:
+    """The user's ``--tx`` specs: one socket server runs one worker at a time (it serves
+    connections one after another), so a second worker on the same server would wait for the
+    first one to end -- and the gate with it, forever."""
+    seen: set[str] = set()
+    for spec in specs:
+        keys = spec_keys(spec)
+        address = keys.get("socket", "")
+        if not address or "installvia" in keys:
+            continue
+        if address in seen:
+            raise pytest.UsageError(
+                f"--tx: socket={address} is given for two workers; a socket server runs one "
+                "worker at a time: start one server (one port) per worker"
+            )
+        seen.add(address)
+
+
+def spec_text(spec: object) -> str:
+    """A worker's ``--tx`` spec as the user wrote it, without its ``env:`` keys (the lean
+    workers' own are long and say nothing to the user)."""
+    text = str(spec)
+    if text.startswith(_XDIST_EXECMODEL):
+        text = text[len(_XDIST_EXECMODEL) :]
+    return "//".join(part for part in text.split("//") if not part.startswith("env:"))
+
+
+def spec_keys(spec: object) -> dict[str, str]:
+    """The keys of a ``--tx`` spec as the user wrote it (xdist sets a default ``chdir`` on
+    the spec object of every worker that is not a local popen one)."""
+    keys = {}
+    for part in spec_text(spec).split("//"):
+        key, _, value = part.partition("=")
+        keys[key] = value
+    return keys
+
+
+def _project_fix(spec: object, rootdir: Path) -> str:
+    """How to make a worker run in the project."""
+    keys = spec_keys(spec)
+    chdir = keys.get("chdir")
+    if chdir:
+        return f"point chdir={chdir} at the project's directory there (here: {rootdir})"
+    if "popen" in keys and "via" not in keys:
+        return f"run it in the project (here: {rootdir})"
+    return (
+        f"add //chdir=/path/to/the/project to its --tx spec (the project here: {rootdir}; "
+        "see README, Remote agents)"
+    )
+
+
+def last_line(error: object) -> str:
+    """The message of a worker's error (a remote traceback): its last line that names an
+    exception or an error (argparse's usage errors end with the inifile and rootdir), without
+    the exception's name."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _EXCEPTION_NAME.match(line) or " error: " in line:
+            return _EXCEPTION_NAME.sub("", line)
+    return lines[-1] if lines else "no message"
+
+
+def startup_problem(wid: str, spec: object, error: object, *, rootdir: Path, version: str) -> str:
+    """The line for a worker that went down before it collected the checks."""
+    message = last_line(error)
+    if AGENT_PREFIX in message:
+        what = message.split(AGENT_PREFIX, 1)[1]
+        if what.startswith("pytest-parex "):
+            fix = f"install pytest-parex {version} there"
+        else:
+            fix = _project_fix(spec, rootdir)
+    elif "unrecognized arguments" in message and "--parex" in message:
+        what = "its pytest does not know --parex"
+        fix = f"install pytest-parex {version} in the Python that runs it"
+    elif "No module named" in message:
+        what = message
+        fix = f"install pytest-xdist and pytest-parex {version} in the Python that runs it"
+    else:
+        what = message
+        fix = "the project and pytest-parex must be there (see README, Remote agents)"
+    return _line(wid, spec, f"could not start: {what}", fix)
+
+
+def collection_problem(
+    wid: str,
+    spec: object,
+    checks: Sequence[str],
+    expected: Sequence[str],
+    *,
+    park: bool,
+    cwd: str,
+    rootdir: Path,
+    version: str,
+) -> str:
+    """The line for a worker whose collection is not this gate's."""
+    saw = f"collected {_names(checks)}" if checks else "collected no check"
+    where = f" in {cwd}" if cwd else ""
+    if not park:
+        return _line(
+            wid,
+            spec,
+            f"{saw}{where}, not as a pytest-parex {version} agent",
+            f"install pytest-parex {version} there",
+        )
+    return _line(
+        wid,
+        spec,
+        f"{saw}{where} instead of this gate's {_names(expected)}",
+        _project_fix(spec, rootdir),
+    )
+
+
+def unreachable_problem(
+    wid: str, spec: object, error: BaseException, *, replacing: bool = False
+) -> str:
+    """The line for a worker that could not even be started (no server, no host) -- or, with
+    ``replacing``, not started again after it crashed."""
+    what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if "socket" in spec_keys(spec):
+        fix = "start execnet's socket server there (see README, Remote agents)"
+    else:
+        fix = "check that the host is reachable and runs Python"
+    how = "crashed and could not be started again" if replacing else "could not be started"
+    return _line(wid, spec, f"{how}: {what}", fix)
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _line(wid: str, spec: object, what: str, fix: str) -> str:
+    # One line, and data from the other side is shown, never interpreted.
+    text = f"worker {wid} ({spec_text(spec)}) {what}; {fix}"
+    return sanitize(" ".join(text.split()))

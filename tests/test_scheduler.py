@@ -14,10 +14,12 @@ from pytest_parex.config import DEFAULT_AGENTS, Check, ParexConfig
 from pytest_parex.dispatch import Skip
 from pytest_parex.items import PARK_NAME
 from pytest_parex.kinds.base import RunContext
+from pytest_parex.modes.controller import ControllerPlugin
 from pytest_parex.modes.worker import WorkerPlugin
 from pytest_parex.results import CheckResult, Status
 from pytest_parex.scheduler import ParexScheduling
 from pytest_parex.state import GateRun, Mode
+from pytest_parex.workers import COLLECTION_KEY
 
 AGENTS = tuple(sorted(DEFAULT_AGENTS))
 FILE = "pyproject.toml"
@@ -26,8 +28,10 @@ FILE = "pyproject.toml"
 class Node:
     """What the scheduler uses of xdist's WorkerController."""
 
-    def __init__(self, wid: str) -> None:
-        self.gateway = SimpleNamespace(id=wid)
+    def __init__(self, wid: str, spec: str = "popen") -> None:
+        self.gateway = SimpleNamespace(id=wid, spec=spec)
+        self.workerinfo = {"cwd": "/somewhere"}
+        self.workeroutput: dict[str, Any] = {}
         self.sent: list[list[int]] = []
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self.shutdowns = 0
@@ -45,6 +49,10 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.gateway.id}>"
+
+
+class Problem(Exception):
+    """What the controller does with a worker that cannot run the gate: end the session."""
 
 
 class Harness:
@@ -79,9 +87,14 @@ class Harness:
             on_collection=lambda names: self.collections.append(list(names)),
             on_skip=self.skips.append,
             on_crash=lambda name, wid: self.crashes.append((name, wid)),
+            on_problem=self._problem,
         )
         self.ids = [f"{FILE}::{c.name}" for c in self.config.checks] + [f"{FILE}::{PARK_NAME}"]
         self.park = len(self.ids) - 1
+
+    @staticmethod
+    def _problem(line: str) -> None:
+        raise Problem(line)
 
     def index(self, name: str) -> int:
         return self.ids.index(f"{FILE}::{name}")
@@ -242,16 +255,36 @@ def test_worker_with_a_different_collection(tmp_path: Path) -> None:
     odd = Node("gw1")
     h.sched.add_node(odd)
     other = [h.ids[1], h.ids[0], *h.ids[2:]]
-    with pytest.raises(pytest.UsageError, match="gw1 collected different checks"):
+    with pytest.raises(Problem) as info:
         h.sched.add_node_collection(odd, other)
+    assert str(info.value) == (
+        "worker gw1 (popen) collected b, a, c in /somewhere instead of this gate's a, b, c; "
+        f"run it in the project (here: {tmp_path})"
+    )
+    assert h.sched.nodes[-1] is odd and not h.sched.collected("gw1")
 
 
 def test_collection_without_park_item(tmp_path: Path) -> None:
     h = Harness(tmp_path, _three())
-    node = Node("gw0")
+    node = Node("gw0", "socket=10.0.0.7:8888")
     h.sched.add_node(node)
-    with pytest.raises(pytest.UsageError, match="no park item"):
+    with pytest.raises(Problem, match=r"^worker gw0 \(socket=10.0.0.7:8888\) collected a, b, c "):
         h.sched.add_node_collection(node, h.ids[:-1])
+    assert h.sched.collection is None  # nothing was scheduled from it
+
+
+def test_a_worker_that_collected_nothing_or_another_gate(tmp_path: Path) -> None:
+    h = Harness(tmp_path, _three())
+    node = Node("gw0", "socket=10.0.0.7:8888")
+    h.sched.add_node(node)
+    with pytest.raises(Problem) as info:
+        h.sched.add_node_collection(node, [f"{FILE}::{PARK_NAME}"])
+    assert "collected no check in /somewhere instead of this gate's a, b, c; add //chdir=" in (
+        str(info.value)
+    )
+    # Fewer checks than the gate (a worker that deselected some): not this gate either.
+    assert h.sched.check_collection(node, ["a", "c", PARK_NAME]) is not None
+    assert h.sched.check_collection(node, ["a", "b", "c", PARK_NAME]) is None
 
 
 def test_remove_node_mid_check(tmp_path: Path) -> None:
@@ -384,3 +417,57 @@ def test_workers_that_arrive_while_an_exclusive_check_waits_get_backfilled(
         (node,) = [n for n in nodes if h.sent(n)[-1:] == [name]]
         h.complete(node, name)
     assert sorted(name for n in nodes for name in h.sent(n)) == ["b", "c", "ex", "long"]
+
+
+# ---------------------------------------------------------------------------- workers that go
+
+
+def _controller(h: Harness) -> ControllerPlugin:
+    plugin = ControllerPlugin(h.pytest_config, h.run)  # type: ignore[arg-type]
+    plugin.scheduler = h.sched
+    return plugin
+
+
+def test_a_worker_down_before_collecting_ends_the_session(tmp_path: Path) -> None:
+    h = Harness(tmp_path, _three())
+    plugin = _controller(h)
+    node = Node("gw3", "socket=10.0.0.7:8888")
+    error = "Traceback ...\npytest.UsageError: parex agent: no [tool.parex] in /x: not the project"
+    with pytest.raises(pytest.Session.Failed) as info:
+        plugin.pytest_testnodedown(node, error)
+    assert str(info.value).startswith(
+        "worker gw3 (socket=10.0.0.7:8888) could not start: no [tool.parex] in /x: not the "
+        "project; add //chdir="
+    )
+    assert h.run.problems == [str(info.value)]
+    # Ctrl-C is not a worker's problem: the interruption is reported as such.
+    plugin.pytest_testnodedown(Node("gw4"), "keyboard-interrupt")
+    assert len(h.run.problems) == 1
+
+
+def test_a_worker_that_collected_late_is_checked_when_it_finishes(tmp_path: Path) -> None:
+    """xdist ignores collections that arrive while it shuts down; the worker's output still
+    carries its collection, and another gate's fails the run even then."""
+    h = Harness(tmp_path, _three())
+    plugin = _controller(h)
+    late = Node("gw1", "socket=10.0.0.7:8888")
+    late.workeroutput = {COLLECTION_KEY: ["a", "b", "c", PARK_NAME]}
+    plugin.pytest_testnodedown(late, None)  # this gate's collection: fine
+    foreign = Node("gw2", "socket=10.0.0.7:8888")
+    foreign.workeroutput = {COLLECTION_KEY: ["lint", PARK_NAME]}
+    with pytest.raises(pytest.Session.Failed, match=r"gw2 .* collected lint in /somewhere "):
+        plugin.pytest_testnodedown(foreign, None)
+    silent = Node("gw5")
+    silent.workeroutput = {}
+    with pytest.raises(pytest.Session.Failed, match="finished without collecting the checks"):
+        plugin.pytest_testnodedown(silent, None)
+
+
+def test_a_worker_that_crashes_after_collecting_is_the_schedulers(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [_check("x1", AGENTS[0])])
+    plugin = _controller(h)
+    (node,) = h.add("gw0")
+    plugin.pytest_testnodedown(node, "Not properly terminated")  # no problem: a crash
+    assert h.run.problems == []
+    assert h.sched.remove_node(node) == f"{FILE}::x1"
+    assert h.crashes == [("x1", "gw0")]

@@ -53,7 +53,8 @@ def test_last_failed_reruns_only_the_failed_check(project: Project) -> None:
     first = project.pytester.runpytest_subprocess("--parex")
     assert first.ret == 1
     first.assert_outcomes(passed=2, failed=1)
-    for args in (("--lf",), ("--lf", *NO_XDIST)):
+    # Local agents, xdist workers (the controller chooses, not its workers), no xdist at all.
+    for args in (("--lf",), ("--lf", "-n", "2"), ("--lf", *NO_XDIST)):
         for record in (project.path / "times").iterdir():
             record.unlink()
         again = project.pytester.runpytest_subprocess("--parex", *args)
@@ -62,6 +63,66 @@ def test_last_failed_reruns_only_the_failed_check(project: Project) -> None:
         again.assert_outcomes(failed=1)
         again.stdout.fnmatch_lines(["tests*test-runner*failed*", "parex: failed: tests failed"])
         again.stdout.no_fnmatch_line("lint*code-reviewer*")
+
+
+DROP_TWO = """
+def pytest_collection_modifyitems(items):
+    # Removes checks without deselecting them (no pytest_deselected): not the user's choice.
+    items[:] = [item for item in items if item.name not in ("lint", "types")]
+"""
+
+
+@pytest.mark.parametrize("how", [(), ("-n", "2")], ids=["local", "xdist"])
+def test_checks_removed_without_deselection_fail_the_gate(
+    project: Project, how: tuple[str, ...]
+) -> None:
+    """Only the user's deselection makes the gate smaller: checks a plugin or conftest.py
+    silently removes from the collection are errors, and the gate fails even though every
+    check that ran passed."""
+    _three(project)
+    (project.path / "conftest.py").write_text(DROP_TWO)
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json", *how)
+    assert result.ret == 1, result.stdout.str()
+    line = (
+        "parex: failed: 2 checks (lint, types) removed from the collection without being "
+        "deselected (by a pytest_collection_modifyitems hook of a plugin or conftest.py); "
+        "choose checks with -k, -m, --deselect or --parex-skip instead"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "lint*code-reviewer*error*removed from the collection without being deselected",
+            "tests*test-runner*passed*",
+            "types*debugger*error*removed from the collection without being deselected",
+            line,
+        ]
+    )
+    assert sorted(project.times()) == ["tests"]
+    report = project.json_report("r.json")
+    assert report["totals"]["verdict"] == "failed"
+    assert {c["name"]: c["status"] for c in report["checks"]} == {
+        "lint": "error",
+        "tests": "passed",
+        "types": "error",
+    }
+
+
+@pytest.mark.parametrize("how", [(), ("-n", "2")], ids=["local", "xdist"])
+def test_an_empty_collection_is_a_failure_unless_the_user_deselected_everything(
+    project: Project, how: tuple[str, ...]
+) -> None:
+    _three(project)
+    # -k that matches nothing: the user's choice, pytest's "no tests ran" (5) stands.
+    chosen = project.pytester.runpytest_subprocess("--parex", "-k", "nothing_matches", *how)
+    assert chosen.ret == pytest.ExitCode.NO_TESTS_COLLECTED, chosen.stdout.str()
+    chosen.stdout.fnmatch_lines(["*3 deselected*"])
+    # A hook that empties the collection: nothing ran, and that is a failed gate, not 5.
+    (project.path / "conftest.py").write_text(
+        "def pytest_collection_modifyitems(items):\n    items.clear()\n"
+    )
+    emptied = project.pytester.runpytest_subprocess("--parex", *how)
+    assert emptied.ret == 1, emptied.stdout.str()
+    emptied.stdout.fnmatch_lines(["parex: failed: 3 checks (lint, tests, types) removed *"])
+    assert project.times() == {}
 
 
 def test_nested_in_an_xdist_worker_runs_one_check_at_a_time(

@@ -86,15 +86,18 @@ class VerdictPlugin:
     def ordered_results(self, interrupted: bool) -> list[CheckResult]:
         out = []
         for check in self.run.checks.checks:
-            result = self.run.results.get(check.name)
+            result = self.run.results.get(check.name) or self.run.dropped.get(check.name)
             if result is None:
                 # A check cut short by Ctrl-C still ran from its start until now.
                 start, worker = self.started.get(check.name, (None, ""))
                 end = time.time() if start is not None else None
+                stopped = start is not None and bool(self.run.problems)
                 result = unrun(
                     check,
-                    Status.CANCELLED if interrupted else Status.ERROR,
-                    "interrupted" if interrupted else "did not run",
+                    Status.CANCELLED if interrupted or stopped else Status.ERROR,
+                    "interrupted"
+                    if interrupted
+                    else ("cancelled: the gate stopped" if stopped else "did not run"),
                     start=start,
                     end=end,
                     duration=(end - start) if start is not None and end is not None else 0.0,
@@ -125,14 +128,17 @@ class VerdictPlugin:
             interrupted=interrupted,
             workers=run.workers,
             parallel=run.workers > 1,
+            problems=run.problems,
         )
         self.remember(results)
         if run.incremental is not None:
             run.incremental.record(run.checks.checks, results, run.context.log_dir)
         self.config.hook.pytest_parex_gate_finished(config=self.config, gate=self.gate)
         # The exit code follows the gate, not pytest's count of failed items -- but only
-        # between 0 and 1: usage errors, internal errors, interruptions and "no tests" stand.
-        if int(session.exitstatus) in (0, 1) and results:
+        # between 0 and 1: usage errors, internal errors and interruptions stand. "No tests
+        # ran" (5) stands only when the user deselected every check (no results then): with
+        # checks selected, a run that ran none of them is a failed gate, not an empty one.
+        if int(session.exitstatus) in (0, 1, 5) and results:
             session.exitstatus = (
                 pytest.ExitCode.OK if self.gate.verdict else pytest.ExitCode.TESTS_FAILED
             )
@@ -164,10 +170,12 @@ class VerdictPlugin:
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.gate is None or not self.gate.results:
+        if self.gate is None or not (self.gate.results or self.run.problems):
             return
         tr = terminalreporter
         tr.write_sep("=", "parex")
+        for problem in self.run.problems[1:]:  # the first one is the verdict's headline
+            tr.write_line(f"parex: {sanitize(problem)}", red=True)
         if self.run.incremental is not None:
             for warning in self.run.incremental.warnings:
                 tr.write_line(sanitize(warning), yellow=True)

@@ -1,20 +1,36 @@
 """The xdist controller of the gate: its own scheduler (:mod:`pytest_parex.scheduler`) feeds
-checks to workers bound to agent types; results arrive with the workers' reports."""
+checks to workers bound to agent types; results arrive with the workers' reports.
+
+The controller chooses the checks (its own collection: ``-k``, ``--lf``...) and holds every
+worker to its gate: a worker that cannot start, collects another gate or none, or cannot be
+reached ends the session with one line naming it (:mod:`pytest_parex.workers`), and the gate
+fails -- a gate whose workers ran nothing never passes. xdist would otherwise replace such a
+worker again and again (``--tx`` has no restart limit), or end with "no tests ran".
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
+import execnet
 import pytest
 
-from pytest_parex import runner
+from pytest_parex import __version__, compat, runner
 from pytest_parex.dispatch import Skip
-from pytest_parex.items import properties
+from pytest_parex.items import ParexItem, collect, properties
 from pytest_parex.modes.base import VerdictPlugin
 from pytest_parex.results import CheckResult, Status, unrun
-from pytest_parex.state import GateRun
+from pytest_parex.state import GATE_PRINT, GateRun
+from pytest_parex.workers import (
+    COLLECTION_KEY,
+    GATE_KEY,
+    VERSION_KEY,
+    expand_specs,
+    startup_problem,
+    unreachable_problem,
+)
 
 
 class ControllerPlugin(VerdictPlugin):
@@ -24,11 +40,141 @@ class ControllerPlugin(VerdictPlugin):
         super().__init__(config, run)
         self.scheduler: Any = None
         self.session: pytest.Session | None = None
+        self._gateways: list[Any] = []
+        self._crashed: tuple[str, Any] | None = None
+        self._stop: str | None = None
+        self._replayed_reported = False
 
     @pytest.hookimpl
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         super().pytest_sessionstart(session)
         self.session = session
+
+    # ------------------------------------------------------------------ the checks
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        # The controller's own choice of checks (xdist's DSession collects nothing here):
+        # the workers' collections are held to it, not the other way round.
+        collect(session, self.run.config_path, park=False)
+        return True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        self.run.select([it.name for it in items if isinstance(it, ParexItem)])
+
+    # ------------------------------------------------------------------ the workers
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        """What a worker needs to tell whether it runs this gate (see workers.py)."""
+        node.workerinput[GATE_KEY] = self.config.stash[GATE_PRINT]
+        node.workerinput[VERSION_KEY] = __version__
+
+    @pytest.hookimpl
+    def pytest_xdist_setupnodes(self, config: pytest.Config, specs: Sequence[Any]) -> None:
+        compat.skip_pytest_copy(config)
+
+    @pytest.hookimpl
+    def pytest_xdist_newgateway(self, gateway: Any) -> None:
+        self._gateways.append(gateway)
+
+    # Wrappers around hooks this class also implements: pytest reads only attributes named
+    # pytest_*, and specname says which hook they are.
+
+    @pytest.hookimpl(wrapper=True, specname="pytest_sessionstart")
+    def pytest_sessionstart_guard(self, session: pytest.Session) -> Generator[None, None, None]:
+        # xdist starts its workers in its own (trylast) pytest_sessionstart: a host that
+        # cannot be reached raises there, before any summary could be printed.
+        try:
+            return (yield)
+        except (OSError, EOFError, execnet.HostNotFound) as exc:
+            wid, spec = self._next_gateway()
+            self._stop = self._note(unreachable_problem(wid, spec, exc))
+        except ValueError as exc:
+            if "rsync root" not in str(exc):
+                raise
+            self._stop = self._note(
+                f"pytest --parex with --tx workers takes no path arguments (xdist: {exc}); "
+                "drop them (the gate reads pyproject.toml) or use --parex-config=PATH"
+            )
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        if self._stop is not None:
+            raise session.Failed(self._stop)
+
+    @pytest.hookimpl(wrapper=True, specname="pytest_runtestloop")
+    def pytest_runtestloop_guard(self, session: pytest.Session) -> Generator[None, object, object]:
+        try:
+            return (yield)
+        except (OSError, EOFError, execnet.HostNotFound) as exc:
+            # Replacing a crashed worker failed: its host is gone.
+            if self._crashed is not None:
+                wid, spec = self._crashed
+                line = self._note(unreachable_problem(wid, spec, exc, replacing=True))
+            else:
+                wid, spec = self._next_gateway()
+                line = self._note(unreachable_problem(wid, spec, exc))
+            raise session.Failed(line) from None
+        except RuntimeError as exc:
+            if not compat.no_workers_left(exc):
+                raise
+            line = self._note("every xdist worker is gone (see the errors above); no check ran")
+            raise session.Failed(line) from None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A worker finished or died: one that never delivered this gate's collection ends
+        the session (xdist would replace it with one that fails the same way, forever).
+        First, so that the one line replaces xdist's "node down" traceback."""
+        if self.scheduler is None or error == "keyboard-interrupt":
+            return
+        wid = node.gateway.id
+        spec = node.gateway.spec
+        if self.scheduler.collected(wid):
+            if error is not None:
+                self._crashed = (wid, spec)  # the scheduler makes its check an error
+            return
+        if error is not None:
+            problem: str | None = startup_problem(
+                wid, spec, error, rootdir=self.run.context.rootdir, version=__version__
+            )
+        else:
+            output = getattr(node, "workeroutput", None)
+            names = output.get(COLLECTION_KEY) if isinstance(output, dict) else None
+            if isinstance(names, list):
+                # Collected while xdist was shutting down (it ignores that collection).
+                problem = self.scheduler.check_collection(node, [str(n) for n in names])
+            else:
+                problem = startup_problem(
+                    wid,
+                    spec,
+                    "finished without collecting the checks",
+                    rootdir=self.run.context.rootdir,
+                    version=__version__,
+                )
+        if problem is not None:
+            self._problem(problem)
+
+    def _next_gateway(self) -> tuple[str, Any]:
+        """The worker xdist was starting when it failed: the next of the --tx specs."""
+        specs = expand_specs(self.config.getoption("tx", None) or [])
+        index = len(self._gateways)
+        spec = execnet.XSpec(specs[index]) if index < len(specs) else "?"
+        return f"gw{index}", spec
+
+    def _note(self, line: str) -> str:
+        self.run.problems.append(line)
+        return line
+
+    def _problem(self, line: str) -> None:
+        """A worker cannot run this gate: the session ends now, the gate fails."""
+        self._note(line)
+        raise pytest.Session.Failed(line)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -40,22 +186,24 @@ class ControllerPlugin(VerdictPlugin):
             on_collection=self._collected,
             on_skip=self._skip,
             on_crash=self._crash,
+            on_problem=self._problem,
         )
         return self.scheduler
 
     def _collected(self, names: Sequence[str]) -> None:
-        first = self.run.selected is None
-        self.run.select(names)
+        first = not self._replayed_reported
+        self._replayed_reported = True
         self.run.workers = int(getattr(self.config.option, "numprocesses", 0) or 0) or len(
-            self.config.getoption("tx") or []
+            expand_specs(self.config.getoption("tx") or [])
         )
         if self.session is not None:
-            self.session.testscollected = len(names)
+            # xdist has just counted the worker's items; the gate is what this process chose.
+            self.session.testscollected = len(self.run.checks.checks)
         if first:
             # Replayed passes are decided already: the workers never see them.
-            for name in names:
-                if name in self.run.replayed:
-                    self._report_here(self.run.replayed[name])
+            for check in self.run.checks.checks:
+                if check.name in self.run.replayed:
+                    self._report_here(self.run.replayed[check.name])
 
     def _skip(self, action: Skip) -> None:
         """A check that will never run still gets its report (terminal, JUnit, --lf)."""

@@ -10,6 +10,7 @@ import pytest
 from pytest_parex import compat
 from pytest_parex.items import ParkItem, collect
 from pytest_parex.state import GateRun, run_here
+from pytest_parex.workers import COLLECTION_KEY
 
 
 class WorkerPlugin:
@@ -22,7 +23,11 @@ class WorkerPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
-        collect(session, self.run.config_path, park=True)
+        items = collect(session, self.run.config_path, park=True)
+        # Also at the end: a collection xdist drops while it shuts down is checked then.
+        output = getattr(self.config, "workeroutput", None)
+        if output is not None:
+            output[COLLECTION_KEY] = [item.name for item in items]
         return True
 
     @pytest.hookimpl(tryfirst=True)
