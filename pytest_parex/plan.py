@@ -153,8 +153,11 @@ def render(
     if cpu_note:
         out.append(cpu_note)
     out.append("agents:")
+    per_agent: dict[str, list[str]] = {}
+    for c in checks:
+        per_agent.setdefault(c.agent, []).append(c.name)
     for agent in used:
-        names = [c.name for c in checks if c.agent == agent]
+        names = per_agent[agent]
         workers_of = ", ".join(sorted(per_worker.get(agent, []))) or "-"
         out.append(
             f"  {sanitize(agent)} x{instances[agent]}: {', '.join(names)}  (workers: {workers_of})"
@@ -179,10 +182,10 @@ def render(
     for wave in plan.waves():
         at = wave[0].start
         out.append(f"  at {seconds(at)}: " + ", ".join(_placed(r) for r in wave))
-    conflicts = graph.conflicts(checks)
-    if conflicts:
+    serialised = graph.serialised(checks)
+    if serialised:
         out.append("serialised:")
-        out.extend(f"  {sanitize(line)}" for line in graph.describe(conflicts))
+        out.extend(f"  {sanitize(line)}" for line in serialised)
     running = [c for c in checks if c.name not in cached]
     total = sum(expected.get(c.name, DEFAULT_DURATION) for c in running)
     critical = graph.critical_path(running, expected)

@@ -281,7 +281,7 @@ def gate_result(
         gate=config.gate,
         on_failure=config.on_failure,
         critical_path=graph.critical_path(ran, measured),
-        serialised=tuple(graph.describe(graph.conflicts(config.checks))),
+        serialised=tuple(graph.serialised(config.checks)),
         interrupted=interrupted,
         workers=workers,
         parallel=parallel,
