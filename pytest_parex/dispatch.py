@@ -11,13 +11,15 @@ backfilling (see :meth:`Dispatcher.assign`); without a clock it never backfills.
 
 from __future__ import annotations
 
-import bisect
+import heapq
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pytest_parex import cpubound, graph
 from pytest_parex.config import Check, ParexConfig
+from pytest_parex.mintree import MinTree
 from pytest_parex.results import BAD, GOOD, Status
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
@@ -56,6 +58,24 @@ class Cancel:
 
 
 Action = Run | Skip | Cancel
+
+_HUGE = sys.float_info.max
+"""What a :class:`_Queue` holds for a ready check expected to take forever (``expected =
+inf``): infinity there means "not ready"."""
+
+
+class _Queue:
+    """The ready checks of one agent (exclusive or not), in start order -- highest rank first:
+    a minimum tree over all the checks of the queue, in that order, holding the expected
+    duration of each ready check and infinity for the others. The first ready check after
+    any place, or the first one short enough to backfill, is found in log time, however many
+    checks wait before it (thousands of ready checks; every assign() asks).
+    """
+
+    def __init__(self, keys: list[tuple[float, int, str]]) -> None:
+        self.keys = keys
+        """The checks' start-order keys (see Dispatcher._ready_key), sorted."""
+        self.durations = MinTree(len(keys))
 
 
 @dataclass
@@ -96,8 +116,9 @@ class Dispatcher:
         self.position = {c.name: i for i, c in enumerate(self.config.checks)}
         self.instances = self.config.agent_instances
         self.rank = graph.ranks(self.config.checks, self.expected)
+        # Pairs with an exclusive check are left out: _startable keeps one alone by itself.
         self.conflicts: dict[str, set[str]] = {name: set() for name in self.checks}
-        for conflict in graph.conflicts(self.config.checks):
+        for conflict in graph.conflicts(self.config.checks, exclusive=False):
             self.conflicts[conflict.a].add(conflict.b)
             self.conflicts[conflict.b].add(conflict.a)
         self.state: dict[str, str] = dict.fromkeys(self.checks, PENDING)
@@ -123,15 +144,42 @@ class Dispatcher:
         # pending: checks only move forward (pending -> running -> done), so the cursor only
         # advances (see _pending_ahead_of).
         self._by_rank = sorted(self.checks, key=self._ready_key)
+        # Whether every check comes before the checks that need it in that order (expected
+        # durations above zero): then backfilling looks at few checks (_outrankers_ready).
+        self._needs_outrank = all(
+            self._ready_key(dep) < self._ready_key(c.name)
+            for c in self.config.checks
+            for dep in c.needs
+            if dep in self.checks
+        )
         self._rank_cursor = 0
         self._done_count = 0
         self._dependents = graph.dependents(self.config.checks)
-        # Ready checks (pending, every need passed), in start order: highest rank first.
-        self._ready: list[tuple[float, int, str]] = []
+        # Ready checks (pending, every need passed), and the queues that give them in start
+        # order (highest rank first): one per agent and exclusive or not.
         self._ready_names: set[str] = set()
+        self._queues: list[_Queue] = []
+        self._queue_of: dict[str, tuple[_Queue, int]] = {}
+        grouped: dict[tuple[str, bool], list[str]] = {}
+        for name in self._by_rank:
+            check = self.checks[name]
+            grouped.setdefault((check.agent, check.exclusive), []).append(name)
+        self._queue_keys = sorted(grouped)
+        for key in self._queue_keys:
+            queue = _Queue([self._ready_key(name) for name in grouped[key]])
+            self._queues.append(queue)
+            for index, name in enumerate(grouped[key]):
+                self._queue_of[name] = (queue, index)
         for name in self.checks:
             self._refresh_ready(name)
-        self._scan_blocked = False
+        # Pending checks that may have become blocked since the last assign(): the dependents
+        # of checks that did not pass.
+        self._recheck: dict[str, None] = {}
+        # For the threshold gate, kept in step by _done and _set_state: how many checks
+        # passed, and how many pending checks a need that did not pass blocks.
+        self._good = 0
+        self._bad_needs: dict[str, int] = dict.fromkeys(self.checks, 0)
+        self._blocked_pending = 0
         self.workers: dict[str, _Worker] = {}
         self.decided: str = ""
         """Why the gate is decided early (fail-fast, any, threshold); empty while it is not."""
@@ -164,10 +212,12 @@ class Dispatcher:
 
     def _agent_wanting_worker(self) -> str | None:
         best: tuple[float, str] | None = None
+        # Open work is pending or running: one pass over those, not over every check per agent.
+        open_per_agent: dict[str, list[str]] = {a: list(p) for a, p in self._pending.items()}
+        for name in self._running:
+            open_per_agent[self.checks[name].agent].append(name)
         for agent in sorted(self.instances):
-            open_work = [
-                n for n, c in self.checks.items() if c.agent == agent and self.state[n] != DONE
-            ]
+            open_work = open_per_agent.get(agent, [])
             if not open_work or self._bound(agent) >= min(self.instances[agent], len(open_work)):
                 continue
             key = (-max(self.rank[n] for n in open_work), agent)
@@ -190,6 +240,8 @@ class Dispatcher:
         if old == new:
             return
         check = self.checks[name]
+        if self._bad_needs[name] and PENDING in (old, new):
+            self._blocked_pending += 1 if new == PENDING else -1
         if old == PENDING:
             del self._pending[check.agent][name]
             self._drop_ready(name)
@@ -205,6 +257,7 @@ class Dispatcher:
             self._done_count -= 1
         if new == PENDING:
             self._pending[check.agent][name] = None
+            self._recheck[name] = None
             self._refresh_ready(name)
             self._rank_cursor = 0
             self._cpu_pending += self._share[name]
@@ -224,14 +277,50 @@ class Dispatcher:
         if self.ready(name):
             if name not in self._ready_names:
                 self._ready_names.add(name)
-                bisect.insort(self._ready, self._ready_key(name))
+                queue, index = self._queue_of[name]
+                queue.durations[index] = min(self.expected_duration(name), _HUGE)
         else:
             self._drop_ready(name)
 
     def _drop_ready(self, name: str) -> None:
         if name in self._ready_names:
             self._ready_names.discard(name)
-            del self._ready[bisect.bisect_left(self._ready, self._ready_key(name))]
+            queue, index = self._queue_of[name]
+            queue.durations[index] = math.inf
+
+    def _head(self) -> str | None:
+        """The ready check that starts first (highest rank), if any."""
+        best: tuple[float, int, str] | None = None
+        for queue in self._queues:
+            index = queue.durations.first(0)
+            if index is not None and (best is None or queue.keys[index] < best):
+                best = queue.keys[index]
+        return best[2] if best else None
+
+    def _ready_in_order(
+        self,
+        queues: Iterable[int],
+        fits: Callable[[float], bool] | None = None,
+        dropped: set[int] | None = None,
+    ) -> Iterator[tuple[str, int]]:
+        """The ready checks of ``queues`` (indices) whose expected duration ``fits``, in
+        start order, merged, each with its queue. A queue the caller adds to ``dropped`` is
+        left out from then on (its agent found no worker)."""
+        dropped = set() if dropped is None else dropped
+        heap: list[tuple[tuple[float, int, str], int, int]] = []
+        for q in queues:
+            index = self._queues[q].durations.first(0, fits)
+            if index is not None:
+                heap.append((self._queues[q].keys[index], q, index))
+        heapq.heapify(heap)
+        while heap:
+            key, q, index = heapq.heappop(heap)
+            if q in dropped:
+                continue
+            yield key[2], q
+            nxt = self._queues[q].durations.first(index + 1, fits)
+            if nxt is not None:
+                heapq.heappush(heap, (self._queues[q].keys[nxt], q, nxt))
 
     def ready(self, name: str) -> bool:
         return self.state[name] == PENDING and all(
@@ -288,13 +377,22 @@ class Dispatcher:
         def has_open(a: str | None) -> bool:
             return bool(pending(a))
 
-        candidates = [
-            w
-            for w in idle
-            if alone or not any(self._startable(n) for n in pending(self.workers[w].agent))
-        ]
+        candidates = [w for w in idle if alone or not self._can_start(self.workers[w].agent)]
         candidates.sort(key=lambda w: (has_open(self.workers[w].agent), w))
         return candidates[0] if candidates else None
+
+    def _can_start(self, agent: str | None) -> bool:
+        """Whether a check of ``agent`` could start now. Only ready checks can: they are few
+        where pending ones are many (a long chain), and the limits that stop them all are
+        asked once."""
+        if agent is None or len(self._running) >= self.config.max_parallel:
+            return False
+        if self._running_per_agent[agent] >= self.instances[agent]:
+            return False
+        if self._running and self._exclusive_running:
+            return False
+        mine = [q for q, key in enumerate(self._queue_keys) if key[0] == agent]
+        return any(self._startable(name) for name, _ in self._ready_in_order(mine))
 
     def assign(self, now: float | None = None) -> list[Action]:
         """Everything that can happen now: skips for blocked checks, then new runs.
@@ -305,49 +403,75 @@ class Dispatcher:
         :meth:`_backfill`).
         """
         actions: list[Action] = []
-        # Only a decision or a dependency that did not pass can block a pending check.
-        changed = self._scan_blocked or bool(self.decided)
-        while changed:
-            changed = False
-            for name in self._pending_in_order():
-                skip = self.blocked(name)
-                if skip:
-                    self._done(name, skip.status)
-                    actions.append(skip)
-                    changed = True
-        self._scan_blocked = False
+        # Only a decision or a dependency that did not pass can block a pending check. The
+        # skips come as passes over the pending checks in config order would find them, until
+        # a pass finds none -- without the passes (a failure early in a long chain listed
+        # last-first takes one pass per link).
+        seeds = list(self._pending_in_order()) if self.decided else list(self._recheck)
+        self._recheck.clear()
+
+        def skip(name: str) -> bool:
+            found = self.blocked(name)
+            if found is None:
+                return False
+            self._done(name, found.status)
+            actions.append(found)
+            return True
+
+        graph.in_passes(self.position, seeds, lambda n: self._dependents.get(n, ()), skip)
+        self._recheck.clear()  # what the skips added, in_passes followed already
         if self.decided:
             return actions
-        ready = [name for _, _, name in self._ready]
-        while ready and any(w.running is None for w in self.workers.values()):
+        while self._ready_names and any(w.running is None for w in self.workers.values()):
+            head = self._head()
+            if head is None:
+                break
             # An exclusive check at the head of the queue waits for the others to drain rather
             # than being overtaken forever; only checks that do not delay it start meanwhile.
-            if self.checks[ready[0]].exclusive and self._running:
+            if self.checks[head].exclusive and self._running:
                 if now is not None and self.backfill:
-                    self._backfill(ready, now, actions)
+                    self._backfill(head, now, actions)
                 break
             if len(self._running) >= self.config.max_parallel:
                 break
-            # Until a check starts, an agent that found no worker finds none: ask once.
-            no_worker: set[str] = set()
-            for i, name in enumerate(ready):
-                agent = self.checks[name].agent
-                if agent in no_worker or self._running_per_agent[agent] >= self.instances[agent]:
-                    continue  # the common case in long queues: skip it cheaply
-                if not self._startable(name):
-                    continue
-                # An exclusive check that can start runs alone: no other check of any
-                # worker's own agent could start beside it, so it may take any idle worker.
-                wid = self._idle_worker_for(agent, alone=self.checks[name].exclusive)
-                if wid is None:
-                    no_worker.add(agent)
-                    continue
-                actions.append(self._launch(wid, name, now))
-                del ready[i]
+            found = self._first_startable()
+            if found is None:
                 break
-            else:
-                break
+            actions.append(self._launch(found[1], found[0], now))
         return actions
+
+    def _first_startable(self) -> tuple[str, str] | None:
+        """The ready check that starts next, in start order, and its worker."""
+        # Checks held back all alike are left out whole, not one by one (long queues of them):
+        # everything while an exclusive check runs, an agent with all its instances busy,
+        # exclusive checks while anything runs.
+        if self._running and self._exclusive_running:
+            return None
+        queues = [
+            q
+            for q, (agent, exclusive) in enumerate(self._queue_keys)
+            if self._running_per_agent[agent] < self.instances[agent]
+            and not (exclusive and self._running)
+        ]
+        # Until a check starts, an agent that found no worker finds none: ask once.
+        no_worker: set[str] = set()
+        dropped: set[int] = set()
+        for name, q in self._ready_in_order(queues, dropped=dropped):
+            agent = self.checks[name].agent
+            if agent in no_worker:
+                dropped.add(q)
+                continue
+            if not self._startable(name):
+                continue
+            # An exclusive check that can start runs alone: no other check of any
+            # worker's own agent could start beside it, so it may take any idle worker.
+            wid = self._idle_worker_for(agent, alone=self.checks[name].exclusive)
+            if wid is None:
+                no_worker.add(agent)
+                dropped.add(q)
+                continue
+            return name, wid
+        return None
 
     def _launch(self, wid: str, name: str, now: float | None, before: str = "") -> Run:
         self.workers[wid].agent = self.checks[name].agent
@@ -361,9 +485,9 @@ class Dispatcher:
         """What ``name`` is expected to take (the default is the one ranks use)."""
         return self.expected.get(name, 1.0)
 
-    def _backfill(self, ready: list[str], now: float, actions: list[Action]) -> None:
-        """Start ready checks that do not delay ``ready[0]``, an exclusive check waiting for
-        the running checks to drain.
+    def _backfill(self, head: str, now: float, actions: list[Action]) -> None:
+        """Start ready checks that do not delay ``head``, an exclusive check waiting for the
+        running checks to drain.
 
         A check backfills when it is expected to end (``now`` + its expected duration) no later
         than the running checks are expected to end -- the earliest the exclusive check can
@@ -375,32 +499,44 @@ class Dispatcher:
         waits for no more than it would without backfilling, give or take wrong expectations,
         and is never starved; it still starts only when nothing runs.
         """
-        head = ready[0]
+        if self._exclusive_running:
+            return  # nothing starts beside it
         horizon = self._drain_time()
         if horizon is None:
             return
         cutoff = self._outrankers_ready(head, now)
-        no_worker: set[str] = set()
-        for name in ready[1:]:
-            if len(self._running) >= self.config.max_parallel:
-                break
-            if not any(w.running is None for w in self.workers.values()):
-                break
-            check = self.checks[name]
-            if check.exclusive or check.agent in no_worker:
-                continue
-            end = now + self.expected_duration(name)
+
+        def fits(duration: float) -> bool:
+            end = now + duration
             # Ending exactly when an outranking check becomes ready could still hold what it
             # needs at that instant: strictly before.
-            if end > horizon + _EPSILON or end >= cutoff - _EPSILON:
+            return not (end > horizon + _EPSILON or end >= cutoff - _EPSILON)
+
+        idle = sum(1 for w in self.workers.values() if w.running is None)
+        no_worker: set[str] = set()
+        # Exclusive checks never backfill; the queues skip the checks too long to fit.
+        queues = [q for q, (_, exclusive) in enumerate(self._queue_keys) if not exclusive]
+        dropped: set[int] = set()
+        for name, q in self._ready_in_order(queues, fits, dropped):
+            if len(self._running) >= self.config.max_parallel or not idle:
+                break
+            check = self.checks[name]
+            # Once its agent found no worker or has all its instances busy, none of its
+            # checks backfills (launches only fill them up).
+            if check.agent in no_worker or (
+                self._running_per_agent[check.agent] >= self.instances[check.agent]
+            ):
+                dropped.add(q)
                 continue
-            if not self._startable(name):
+            if not fits(self.expected_duration(name)) or not self._startable(name):
                 continue
             wid = self._idle_worker_for(check.agent)
             if wid is None:
                 no_worker.add(check.agent)
+                dropped.add(q)
                 continue
             actions.append(self._launch(wid, name, now, before=head))
+            idle -= 1
 
     def _drain_time(self) -> float | None:
         """When the running checks are expected to have ended; None when one has no start."""
@@ -413,7 +549,38 @@ class Dispatcher:
         return max(ends, default=None)
 
     def _outrankers_ready(self, head: str, now: float) -> float:
-        """The earliest a pending check that outranks ``head`` can become ready (inf: none)."""
+        """The earliest a pending check that outranks ``head`` can become ready (inf: none).
+
+        When every check outranks the checks that need it (durations above zero), the
+        earliest is that of an outranking check whose needs all run or are done: any other
+        waits for one of those (which outranks it, so ``head`` too). Those checks are among
+        the dependents of the running ones -- a few, where the pending checks can be
+        thousands.
+        """
+        if not self._needs_outrank:
+            return self._outrankers_ready_by_walk(head, now)
+        limit = self._ready_key(head)
+        earliest = math.inf
+        for running in self._running:
+            for name in self._dependents.get(running, ()):
+                if self.state[name] != PENDING or self._ready_key(name) >= limit:
+                    continue
+                needs = self.checks[name].needs
+                if any(self.state[d] == PENDING for d in needs):
+                    continue
+                earliest = min(earliest, max([now, *(self._earliest_end(d, now) for d in needs)]))
+        return earliest
+
+    def _earliest_end(self, name: str, now: float) -> float:
+        """When ``name``, running or done, is expected to end."""
+        if self.state[name] == DONE:
+            return now
+        started = self._started.get(name, now)
+        return max(now, started + self.expected_duration(name))
+
+    def _outrankers_ready_by_walk(self, head: str, now: float) -> float:
+        """:meth:`_outrankers_ready` when a check does not outrank all that need it: every
+        pending check that outranks ``head``, and the needs of those, walked."""
         ahead = self._pending_ahead_of(head)
         if not ahead:
             return math.inf
@@ -509,25 +676,31 @@ class Dispatcher:
 
     def _done(self, name: str, status: Status) -> None:
         self._set_state(name, DONE)
+        old = self.status.get(name)
         self.status[name] = status
+        self._good += (status in GOOD) - (old in GOOD)
+        was_bad, bad = old is not None and old not in GOOD, status not in GOOD
         for dependent in self._dependents.get(name, ()):
+            if bad != was_bad:
+                self._bad_needs[dependent] += 1 if bad else -1
+                if self.state[dependent] == PENDING and self._bad_needs[dependent] == int(bad):
+                    self._blocked_pending += 1 if bad else -1
+            if bad and self.state[dependent] == PENDING:
+                self._recheck[dependent] = None
             self._refresh_ready(dependent)
-        if status not in GOOD and self._dependents.get(name):
-            self._scan_blocked = True
 
     def _decide(self, last: str) -> None:
         gate = self.config.gate
         status = self.status[last]
-        good = [n for n, s in self.status.items() if s in GOOD]
         if gate == "any":
             if status in GOOD:
                 self.decided = f"cancelled: gate any passed with {last}"
         elif isinstance(gate, int):
-            possible = len(good) + sum(
-                1 for n in self.checks if self.state[n] != DONE and self.blocked(n) is None
-            )
-            if len(good) >= gate:
-                self.decided = f"cancelled: gate {gate} reached ({len(good)} checks passed)"
+            # Checks that passed, and those not done that a failed need does not block.
+            good = self._good
+            possible = good + len(self.checks) - self._done_count - self._blocked_pending
+            if good >= gate:
+                self.decided = f"cancelled: gate {gate} reached ({good} checks passed)"
             elif possible < gate:
                 self.decided = f"cancelled: gate {gate} can no longer be reached"
         elif self.config.on_failure == "fail-fast" and status in BAD and self.checks[last].blocking:
