@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_parex import kinds, runner
+from pytest_parex import graph, kinds, runner
 from pytest_parex.config import Check, ConfigError, read_document
 from pytest_parex.execute import environment
 from pytest_parex.files import write_atomic
@@ -360,27 +360,46 @@ def _runs_python(check: Check, program: str, path_env: str | None, cwd: Path) ->
 
 def _runs_together(checks: Sequence[Check], decisions: dict[str, Decision]) -> None:
     """A check whose dependency runs, runs (it may read what that one writes); the shards of
-    one tests check replay all or none (their split changes between runs)."""
-    changed = True
-    while changed:
-        changed = False
-        for check in checks:
-            decision = decisions[check.name]
-            if not decision.cached:
-                continue
-            why = ""
-            for dep in check.needs:
-                if dep in decisions and not decisions[dep].cached:
-                    why = f"needs {dep}, which runs"
+    one tests check replay all or none (their split changes between runs).
+
+    Settled as passes over ``checks`` would settle it (each check's reason names the first
+    dependency or shard that runs when its pass reaches it), without one pass per link of a
+    long chain (:func:`pytest_parex.graph.in_passes`)."""
+    position = {c.name: i for i, c in enumerate(checks)}
+    by_name = {c.name: c for c in checks}
+    shards: dict[str, list[str]] = {}  # base name -> its checks, in order
+    for check in checks:
+        shards.setdefault(check.base_name, []).append(check.name)
+    dependents: dict[str, list[str]] = {}
+    for check in checks:
+        for dep in check.needs:
+            dependents.setdefault(dep, []).append(check.name)
+
+    def followers(name: str) -> list[str]:
+        siblings = [n for n in shards[by_name[name].base_name] if by_name[n].shard is not None]
+        return [*dependents.get(name, ()), *siblings]
+
+    def settle(name: str) -> bool:
+        check = by_name[name]
+        decision = decisions[name]
+        if not decision.cached:
+            return False
+        why = ""
+        for dep in check.needs:
+            if dep in decisions and not decisions[dep].cached:
+                why = f"needs {dep}, which runs"
+                break
+        if not why and check.shard is not None:
+            for other in shards[check.base_name]:
+                if not decisions[other].cached:
+                    why = f"{other} runs"
                     break
-            if not why and check.shard is not None:
-                for other in checks:
-                    if other.base_name == check.base_name and not decisions[other.name].cached:
-                        why = f"{other.name} runs"
-                        break
-            if why:
-                decisions[check.name] = replace(decision, reason=why, replay=None)
-                changed = True
+        if not why:
+            return False
+        decisions[name] = replace(decision, reason=why, replay=None)
+        return True
+
+    graph.in_passes(position, position, followers, settle)
 
 
 def _relative(path: Path, root: Path) -> str:
