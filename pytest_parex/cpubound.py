@@ -25,6 +25,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
+from pytest_parex.mintree import MinTree
 from pytest_parex.results import CheckResult, Status
 
 CPU_KEY = "parex/cpu-shares"
@@ -99,31 +100,45 @@ def measured(results: Sequence[CheckResult], cores: int, load: float = 0.0) -> d
         and r.status is not Status.CANCELLED
     ]
     rate = {r.name: r.cpu / r.duration for r, _, _ in spans}
-    intervals = sorted((s, e) for _, s, e in spans)
-    longest = max((e - s for s, e in intervals), default=0.0)
-
-    def crowd(start: float, end: float, among: list[tuple[float, float]]) -> float:
-        """Time-weighted number of ``among`` running during [start, end]."""
-        starts = [s for s, _ in among]
-        # Only intervals that started at most `longest` before this one can overlap it.
-        lo = bisect.bisect_left(starts, start - longest)
-        hi = bisect.bisect_left(starts, end)
-        busy = sum(max(0.0, min(end, e) - max(start, s)) for s, e in among[lo:hi])
-        return busy / (end - start)
-
+    intervals = _Runs(sorted((s, e) for _, s, e in spans))
     hungry: dict[str, bool] = {}
     for r, start, end in spans:
-        around = max(crowd(start, end, intervals), load, 1.0)
+        around = max(intervals.crowd(start, end), load, 1.0)
         hungry[r.name] = rate[r.name] >= HUNGRY * min(1.0, cores / around) and cores > 0
-    competing = sorted((s, e) for r, s, e in spans if hungry[r.name])
+    competing = _Runs(sorted((s, e) for r, s, e in spans if hungry[r.name]))
     out: dict[str, float] = {}
     for r, start, end in spans:
         share = rate[r.name]
         if hungry[r.name] and share < 1.0:
-            around = max(crowd(start, end, competing), load)
+            around = max(competing.crowd(start, end), load)
             share = min(1.0, share * max(1.0, around / cores))
         out[r.name] = round(share, 3)
     return out
+
+
+class _Runs:
+    """Runs (start, end), sorted, and how crowded a stretch of time was: the runs that overlap
+    it are found through a tree of their ends (not by looking at all that started before
+    it -- all of them, when one run lasted the whole gate)."""
+
+    def __init__(self, intervals: list[tuple[float, float]]) -> None:
+        self.intervals = intervals
+        self.starts = [s for s, _ in intervals]
+        self.ends = MinTree(len(intervals))  # negated: the first run ending after a moment
+        for i, (_, e) in enumerate(intervals):
+            self.ends[i] = -e
+
+    def crowd(self, start: float, end: float) -> float:
+        """Time-weighted number of the runs running during [start, end]."""
+        hi = bisect.bisect_left(self.starts, end)
+        runs = self.intervals
+        # The overlaps in the runs' order, as one sum: the same figure as summing over every
+        # run that started before ``end`` (the others add exact zeros).
+        busy = sum(
+            max(0.0, min(end, runs[i][1]) - max(start, runs[i][0]))
+            for i in self.ends.each(0, hi, lambda v: -v > start)
+        )
+        return busy / (end - start)
 
 
 def merge(previous: Mapping[str, float], new: Mapping[str, float]) -> dict[str, float]:
