@@ -118,7 +118,7 @@ class Progress:
         now = self._clock()
         out = []
         with self._lock:
-            names = [n for n, _ in checks]
+            names = {n for n, _ in checks}
             extra = [(n, r.agent) for n, (r, _) in self._finished.items() if n not in names]
             for name, agent in [*checks, *extra]:
                 if name in self._finished:

@@ -48,11 +48,7 @@ class Timeline:
 
     @property
     def workers(self) -> list[str]:
-        seen: list[str] = []
-        for bar in self.bars:
-            if bar.worker not in seen:
-                seen.append(bar.worker)
-        return seen
+        return list(dict.fromkeys(bar.worker for bar in self.bars))
 
 
 def _worker_key(worker: str) -> tuple[str, int, str]:
