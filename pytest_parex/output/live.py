@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import shutil
 import threading
@@ -334,6 +335,8 @@ class LiveProgress:
         """A foreign write (pytest's -v lines, an xdist message) is in progress."""
         self._captured = False
         """pytest is capturing stdout (an item's setup/teardown in-process): do not write."""
+        self._drawn = -math.inf
+        """When the block was last drawn (monotonic seconds)."""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -382,14 +385,22 @@ class LiveProgress:
             color=True,
         )
 
-    def redraw(self) -> None:
+    def redraw(self, *, soon: bool = False) -> None:
+        """Draw the block now; ``soon`` (an event asks): unless it was drawn less than
+        :data:`INTERVAL` ago -- the ticking thread draws it then. A frame lists every check
+        (milliseconds for thousands), and events come two per check: drawing on each would
+        cost the square of the checks."""
         with self._lock:
             if self._stopped or self._suspended or self._captured or self.mode != "live":
+                return
+            now = time.monotonic()
+            if soon and self._thread is not None and now - self._drawn < INTERVAL:
                 return
             if self.screen.height == 0:
                 # Ends a line pytest left open (a -v location), so the block starts on its own.
                 self.tr.ensure_newline()
             self.screen.draw(self._frame())
+            self._drawn = now
 
     def _above(self, line: str | None) -> None:
         """A line of text above the live block (or just a line, in plain mode)."""
@@ -407,7 +418,7 @@ class LiveProgress:
                 width = shutil.get_terminal_size().columns
                 self.tr.write("\r" + " " * (width - 1) + "\r")
             self.tr.write_line(line)
-        self.redraw()
+        self.redraw(soon=True)
 
     def _start_thread(self) -> None:
         if self.mode != "live" or self._thread is not None or self._stopped:
@@ -454,7 +465,7 @@ class LiveProgress:
             if self.verbosity > 0 and reason:
                 self._above(plain_started(name, agent, worker, self.verbosity, reason))
             self._start_thread()
-            self.redraw()
+            self.redraw(soon=True)
 
     @pytest.hookimpl
     def pytest_parex_check_finished(self, config: pytest.Config, result: CheckResult) -> None:
@@ -465,7 +476,7 @@ class LiveProgress:
             if self.verbosity > 0:
                 self._above(plain_finished(result, self.root, self.verbosity))
             self._start_thread()
-            self.redraw()
+            self.redraw(soon=True)
 
     # ------------------------------------------------------------------ pytest hooks
 
@@ -498,7 +509,7 @@ class LiveProgress:
             with self._lock:
                 self._suspended = False
             if self._thread is not None:
-                self.redraw()
+                self.redraw(soon=True)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_logstart(
