@@ -10,10 +10,13 @@ import itertools
 import json
 import random
 import re
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,9 +29,11 @@ from pytest_parex import cpubound, graph, plan
 from pytest_parex.config import Check, ConfigError, ParexConfig
 from pytest_parex.dispatch import DONE, PENDING, Action, Cancel, Dispatcher, Run, Skip
 from pytest_parex.incremental import Decision, _runs_together
+from pytest_parex.kinds.base import RunContext
 from pytest_parex.mintree import MinTree
 from pytest_parex.output import github, jsonreport, live, summary, timeline
 from pytest_parex.results import GOOD, CheckResult, Status, gate_result, unrun, verdict
+from pytest_parex.state import GATE_RUN, GateRun, Mode
 
 AGENTS = ("code-reviewer", "debugger", "feature-implementer", "refactorer", "test-runner")
 ROOT = Path("/project")
@@ -390,6 +395,57 @@ def test_a_failure_spreads_down_a_reverse_chain_in_one_assign() -> None:
     assert isinstance(skips[0], Skip) and skips[0].reason == f"needs {name(1500)}, which failed"
     assert isinstance(skips[-1], Skip) and skips[-1].reason == f"needs {name(1)}, which was skipped"
     assert d.finished
+
+
+class _Terminal:
+    """What the live display writes through (pytest's terminal reporter), counting writes."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str, flush: bool = False) -> None:
+        self.writes.append(text)
+
+    def ensure_newline(self) -> None:
+        pass
+
+    def write_line(self, line: str) -> None:
+        self.writes.append(line + "\n")
+
+
+def test_a_burst_of_check_events_draws_the_live_block_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A frame lists every check: drawing one per event (two per check) would cost the square
+    # of the checks. Events within INTERVAL of the last frame leave it to the ticking thread.
+    config = parse(Shape("wide", 2000, 0).table())
+    results, _ = drive(config, set(), 5)
+    pytest_config = pytester.parseconfig()
+    context = RunContext(tmp_path, tmp_path, tmp_path, config_path="pyproject.toml")
+    pytest_config.stash[GATE_RUN] = GateRun(
+        config, tmp_path / "pyproject.toml", context, Mode.LOCAL
+    )
+    clock = [50.0]
+    monkeypatch.setattr(live, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
+    display = live.LiveProgress(pytest_config, "live")
+    display.mode, display.tr = "live", _Terminal()
+    display._thread = threading.Thread(target=lambda: None)  # the ticker (never started here)
+
+    def frames() -> int:
+        return sum(1 for text in display.tr.writes if "parex " in text)
+
+    for result in results[:1000]:
+        display.pytest_parex_check_started(pytest_config, result.name, result.agent, "w0")
+        display.pytest_parex_check_finished(pytest_config, result)
+    assert frames() == 1
+    clock[0] += live.INTERVAL
+    for result in results[1000:]:
+        display.pytest_parex_check_started(pytest_config, result.name, result.agent, "w0")
+        display.pytest_parex_check_finished(pytest_config, result)
+    assert frames() == 2
+    display.redraw()  # the ticker draws whatever the clock says
+    assert frames() == 3
+    assert "2000 passed" in display.tr.writes[-1]
 
 
 # ---------------------------------------------------------------------------------- references
