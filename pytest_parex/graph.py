@@ -88,7 +88,7 @@ def conflicts(checks: Sequence[Check], *, exclusive: bool = True) -> list[Confli
     an exclusive check alone by a rule of its own, and one exclusive check among thousands
     pairs with every one of them.
     """
-    if not any(c.exclusive or c.writes for c in checks):
+    if not any(c.writes or (exclusive and c.exclusive) for c in checks):
         return []
     pairs = _Pairs(checks)
     found = set(pairs.sharing())
