@@ -234,7 +234,8 @@ class Validator:
     def number(self, where: str, key: str, value: object, *, positive: bool = True) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(where, f"{key} must be a positive number, got {show(value)}")
-        if positive and not value > 0:
+        # not value > 0 also refuses nan; inf would break every sum and display of seconds.
+        if (positive and not value > 0) or value == float("inf"):
             raise self.error(where, f"{key} must be a positive number, got {show(value)}")
         return float(value)
 

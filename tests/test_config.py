@@ -892,3 +892,10 @@ def test_parse_never_crashes(table: dict[str, Any]) -> None:
         assert isinstance(result, ParexConfig)
         for check in result.checks:
             assert check.name.isprintable(), check.name
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1.0, 0])
+@pytest.mark.parametrize("key", ["timeout", "expected"])
+def test_numbers_must_be_finite_and_positive(key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"{key} must be a positive number"):
+        parse({"checks": {"a": {"run": "true", key: value}}}, SOURCE)
