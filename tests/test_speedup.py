@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pytest_parex.output import summary as report
 from pytest_parex.results import CheckResult, GateResult
 
@@ -58,3 +60,22 @@ def test_process_start_is_before_now() -> None:
     started = runner.process_start()
     assert started is not None  # Linux: /proc
     assert 0 < time.time() - started < 24 * 3600
+
+
+def test_process_start_is_when_the_process_started() -> None:
+    """Not up to a second early (``/proc/stat``'s ``btime`` is whole seconds): a child's start
+    lies between the moment it was asked for and the moment it answered, to a clock tick."""
+    import subprocess
+    import sys
+    import time
+
+    before = time.time()
+    out = subprocess.run(
+        [sys.executable, "-c", "from pytest_parex import runner; print(runner.process_start())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    after = time.time()
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    assert before - tick <= float(out) <= after
