@@ -1,52 +1,107 @@
 """Reproducible performance figures for pytest-parex (not part of the test suite).
 
     python benchmarks/run.py [--reps 3] [--json benchmarks/results.json] [--only overhead,...]
+                             [--project NAME==VERSION] [--workdir DIR] [--tox PATH]
 
 Every workload runs in scratch projects under a temporary directory, every contender once per
 repetition (interleaved, so a change of machine load hits them alike), and the table shows
-medians. Nothing here needs the network; every subprocess has a timeout and its process group
-is killed on the way out; the script fails if a process it started outlives its run.
+medians. Every subprocess has a timeout and its process group is killed on the way out; the
+script fails if a process it started outlives its run. Every gate that measures running checks
+passes ``--parex-no-cache`` (a second repetition would otherwise measure a replay); only the
+cache sections use the result cache, on purpose.
 
-Sections (see ``--only``): overhead, cpu, scheduling, scale, failfast. The honest-speedup
-figures come from the cpu section.
+Sections (see ``--only``):
+
+- overhead: 5 x ``sleep 2`` on 5 agents -- ``pytest --parex`` (local agents) and ``-n 5``
+  (xdist workers) vs ``xargs -P5``, tox run-parallel, ``pytest -n 5``, one after another, each
+  with and without ``PYTHONDONTWRITEBYTECODE=1``; the checks' start offsets from the JSON
+  report; where the time goes (``python -c pass``, ``import pytest``, the controller alone).
+- cpu: 5 x ~2 s of Python work: parex vs ``xargs -P5``, ``-n 5``, ``-n 0``; the honest speedup.
+- project: a real project from PyPI (``--project``, default ``more-itertools``): ruff, ruff
+  format, mypy and its tests in 2 shards, gated, vs the best shell line for the same tools. The
+  sdist and its venv are made once, untimed, under ``--workdir`` (PyPI through pip: the only
+  section that needs the network, and only the first time).
+- cache: a generated project of 5,000 files: first run, unchanged rerun, one file changed; the
+  key computation on 5,000 files warm (``benchmarks/keys.py``).
+- selfgate: this repository's own gate, twice, in a copy of the working tree: the second run.
+- scheduling, scale, failfast: a DAG vs its lower bound; 200 checks of ``true``; fail-fast.
+
+Every target is listed at the end with its figure and whether it holds. Measure on a quiet
+machine: the header prints the load average, and warns when the 1-minute load is above 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
 import contextlib
+import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
-import textwrap
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import keys as keybench  # benchmarks/keys.py, beside this file
+
 from pytest_parex.config import to_toml
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
 PY = sys.executable
+REPO = Path(__file__).resolve().parent.parent
 AGENTS = ("code-reviewer", "test-runner", "feature-implementer", "refactorer", "debugger")
-SECTIONS = ("overhead", "cpu", "scheduling", "scale", "failfast")
+SECTIONS = (
+    "overhead",
+    "cpu",
+    "project",
+    "cache",
+    "selfgate",
+    "scheduling",
+    "scale",
+    "failfast",
+)
 TIMEOUT = 300.0
 """Seconds any one measured command may take before it is killed (and the run fails)."""
+SELFGATE_TIMEOUT = 3600.0
+"""The repository's own first gate runs its whole test suite."""
+DEFAULT_PROJECT = "more-itertools==11.2.1"
+"""ruff, ruff format and mypy pass on it as released, its tests run offline (765 tests and
+~21,000 subtests, tens of seconds)."""
 
 TARGETS = {
-    "overhead": 1.10,  # parex / GNU parallel (or xargs -P5)
-    "cpu": 1.10,  # parex / xargs -P5
+    "overhead_vs_xargs": 1.25,  # parex / xargs -P5 (5 x sleep 2), with and without pyc writes
+    "overhead_vs_tox": 1.00,  # parex / tox run-parallel
+    "start_offset_s": 0.35,  # the last check's start after the gate's start (median run)
+    "cpu_vs_xargs": 1.25,  # parex / xargs -P5 (5 x 2 s of Python)
+    "project_vs_shell": 1.00,  # parex / the best shell line for the same tools
+    "cache_rerun_fraction": 0.25,  # unchanged rerun <= this x the first run ...
+    "cache_rerun_plus_s": 0.25,  # ... + this
+    "cache_rerun_started": 0,  # checks started by an unchanged rerun
+    "keys_warm_ms": 50.0,  # key computation on 5,000 files, warm
+    "selfgate_rerun_s": 1.0,  # the repository's own gate, second run, nothing changed
     "scale_ms": 10.0,  # per-check overhead
     "failfast_s": 0.2,  # failing check's end -> last cancelled tree gone
 }
+NAN = float("nan")
 
 
 # ------------------------------------------------------------------------------ running
@@ -67,16 +122,27 @@ class BenchError(RuntimeError):
     pass
 
 
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def clean_env(extra: Mapping[str, str] | None = None, bindir: str | None = None) -> dict[str, str]:
     """The caller's environment without anything that would change a gate or a pytest run."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("PYTEST_PAREX_", "PYTEST_XDIST_")) and k != "PYTEST_ADDOPTS"
     }
-    bindir = str(Path(PY).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["PATH"] = (bindir or str(Path(PY).parent)) + os.pathsep + env.get("PATH", "")
     env.update(extra or {})
+    return env
+
+
+BYTECODE = {"pyc": "bytecode written", "nopyc": "PYTHONDONTWRITEBYTECODE=1"}
+
+
+def bytecode_env(variant: str) -> dict[str, str]:
+    """``clean_env`` with ``PYTHONDONTWRITEBYTECODE`` set (``nopyc``) or unset (``pyc``)."""
+    env = clean_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if variant == "nopyc":
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
@@ -152,8 +218,10 @@ def gate_pyproject(checks: Mapping[str, Mapping[str, Any]], **top: Any) -> str:
     return to_toml({**top, "checks": checks})
 
 
-def parex_cmd(*extra: str) -> list[str]:
-    return [PY, "-m", "pytest", "--parex", *extra]
+def parex_cmd(*extra: str, cache: bool = False, python: str = PY) -> list[str]:
+    """``pytest --parex``; with ``--parex-no-cache`` unless ``cache``: a measured run runs its
+    checks rather than replaying the previous repetition's passes."""
+    return [python, "-m", "pytest", "--parex", *(() if cache else ("--parex-no-cache",)), *extra]
 
 
 SECONDS = r"(\d+m)?(\d+(?:\.\d+)?)s"
@@ -167,21 +235,14 @@ def parse_seconds(text: str) -> float:
     return minutes * 60 + float(m.group(2))
 
 
-def summary_figures(output: str) -> dict[str, float]:
-    """The figures of the gate's totals line: sequential, wall, speedup, cpu."""
-    out: dict[str, float] = {}
-    for key in ("sequential", "wall", "cpu", "critical path"):
-        m = re.search(rf"\b{key} ((?:\d+m)?\d+(?:\.\d+)?s)", output)
-        if m:
-            out["summary_" + key.replace(" ", "_")] = parse_seconds(m.group(1))
-    m = re.search(r"speedup (\d+(?:\.\d+)?)x", output)
-    if m:
-        out["summary_speedup"] = float(m.group(1))
-    return out
-
-
 def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.median(values) if values else NAN
+
+
+def rnd(value: float, digits: int = 4) -> float | None:
+    """JSON has no NaN: a figure that could not be measured is null."""
+    return None if math.isnan(value) else round(value, digits)
 
 
 @dataclass
@@ -192,6 +253,9 @@ class Series:
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
     extra: dict[str, list[float]] = field(default_factory=dict)
+    """One figure per run (its median is reported)."""
+    pooled: dict[str, list[float]] = field(default_factory=dict)
+    """Several figures per run, pooled over the runs (median and max are reported)."""
 
     def add(self, m: Measured, **extra: float) -> None:
         self.walls.append(m.wall)
@@ -199,14 +263,32 @@ class Series:
         for k, v in extra.items():
             self.extra.setdefault(k, []).append(v)
 
+    def pool(self, key: str, values: Sequence[float]) -> None:
+        self.pooled.setdefault(key, []).extend(values)
+
+    @property
+    def wall(self) -> float:
+        return median(self.walls)
+
+    def fig(self, key: str) -> float:
+        return median(self.extra.get(key, []))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
-            "wall_median": round(median(self.walls), 4),
-            "cpu_median": round(median(self.cpus), 4),
+            "wall_median": rnd(self.wall),
+            "cpu_median": rnd(median(self.cpus)),
             "walls": [round(w, 4) for w in self.walls],
             "cpus": [round(c, 4) for c in self.cpus],
-            **{f"{k}_median": round(median(v), 4) for k, v in self.extra.items()},
+            **{f"{k}_median": rnd(median(v)) for k, v in self.extra.items()},
+            **{
+                f"{k}_pooled": {
+                    "median": rnd(median(v)),
+                    "max": rnd(max(v, default=NAN)),
+                    "n": len(v),
+                }
+                for k, v in self.pooled.items()
+            },
         }
 
 
@@ -217,11 +299,104 @@ def expect_ok(m: Measured, what: str, code: int = 0) -> Measured:
     return m
 
 
+def target(
+    name: str, figure: float, limit: float, unit: str, note: str = "", valid: bool = True
+) -> dict[str, Any]:
+    """One promise: ``figure`` must be at most ``limit``. A figure not measured, or not
+    measured on the promised workload (``valid`` false, ``note`` says why), misses."""
+    return {
+        "name": name,
+        "figure": rnd(figure),
+        "limit": limit,
+        "unit": unit,
+        "holds": valid and not math.isnan(figure) and figure <= limit,
+        "note": note,
+    }
+
+
+# ------------------------------------------------------------------------------ gates
+
+
+@dataclass
+class Gates:
+    """Runs ``pytest --parex`` with a JSON report (written outside the project: a file the run
+    leaves in the tree would be an input of the next run's checks)."""
+
+    reports: Path
+
+    def run(
+        self,
+        proj: Path,
+        *extra: str,
+        what: str,
+        cache: bool = False,
+        env: Mapping[str, str] | None = None,
+        code: int | None = 0,
+        timeout: float = TIMEOUT,
+        python: str = PY,
+    ) -> tuple[Measured, dict[str, Any]]:
+        self.reports.mkdir(parents=True, exist_ok=True)
+        path = self.reports / f"gate-{time.time_ns()}.json"
+        argv = parex_cmd(f"--parex-json={path}", *extra, cache=cache, python=python)
+        m = run(argv, proj, env=env, timeout=timeout)
+        if code is not None:
+            expect_ok(m, what, code)
+        try:
+            doc: dict[str, Any] = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            tail = "\n".join(m.output.splitlines()[-30:])
+            raise BenchError(f"{what}: no JSON report ({exc})\n{tail}") from exc
+        path.unlink()
+        return m, doc
+
+
+def gate_figures(m: Measured, doc: Mapping[str, Any]) -> dict[str, float]:
+    """Where a gate's time went, from its JSON report (offsets from the gate's start)."""
+    totals = doc["totals"]
+    ran = [c for c in doc["checks"] if c.get("start") is not None]
+    starts = [float(c["start"]) for c in ran]
+    ends = [float(c["end"]) for c in ran if c.get("end") is not None]
+    wall, process_wall = float(totals["wall"]), float(totals["process_wall"])
+    return {
+        "gate_wall": wall,
+        "process_wall": process_wall,
+        "before_gate": process_wall - wall,
+        "after_gate": m.wall - process_wall,
+        "first_start": min(starts, default=NAN),
+        "last_start": max(starts, default=NAN),
+        "last_end": max(ends, default=NAN),
+        "after_checks": wall - max(ends) if ends else NAN,
+        "sequential": float(totals["sequential"]),
+        "speedup": float(totals["speedup"]),
+        "reported_cpu": float(totals["cpu"]),
+        "cached": float(totals["cached"]),
+        "ran": float(len(ran)),
+    }
+
+
+def check_starts(doc: Mapping[str, Any]) -> list[float]:
+    return [float(c["start"]) for c in doc["checks"] if c.get("start") is not None]
+
+
+def add_gate(series: Series, m: Measured, doc: Mapping[str, Any]) -> None:
+    series.add(m, **gate_figures(m, doc))
+    series.pool("start", check_starts(doc))
+    for c in doc["checks"]:
+        if c.get("start") is not None:
+            series.extra.setdefault(f"duration:{c['name']}", []).append(float(c["duration"]))
+
+
+def header_note(output: str, prefix: str) -> str:
+    """A clause of the gate's header line (``CPU-bound checks: ...``), or empty."""
+    m = re.search(re.escape(prefix) + r"[^;\n]*", output)
+    return m.group(0).strip() if m else ""
+
+
 # ------------------------------------------------------------------------------ tools
 
 
-def parallel_tool() -> tuple[str, Callable[[Sequence[str], int], list[str]]]:
-    """GNU parallel when installed, else xargs -P: (name, argv builder for N shell commands)."""
+def parallel_tool() -> tuple[str, Callable[[Sequence[str], int], list[str]]] | None:
+    """GNU parallel when installed: (name, argv builder for N shell commands)."""
     gnu = shutil.which("parallel")
     if gnu:
         probe = subprocess.run([gnu, "--version"], capture_output=True, text=True, timeout=30)
@@ -234,7 +409,7 @@ def parallel_tool() -> tuple[str, Callable[[Sequence[str], int], list[str]]]:
                 ":::",
                 *cmds,
             ]
-    return "xargs -P", xargs_argv
+    return None
 
 
 def xargs_argv(cmds: Sequence[str], jobs: int) -> list[str]:
@@ -242,9 +417,8 @@ def xargs_argv(cmds: Sequence[str], jobs: int) -> list[str]:
     return ["xargs", "-P", str(jobs), "-I", "{}", "sh", "-c", "{}"]
 
 
-def run_many(tool: str, argv: list[str], cmds: Sequence[str], cwd: Path) -> Measured:
-    stdin = "\n".join(cmds) + "\n" if tool == "xargs -P" else None
-    return run(argv, cwd, stdin=stdin)
+def run_xargs(cmds: Sequence[str], jobs: int, cwd: Path) -> Measured:
+    return run(xargs_argv(cmds, jobs), cwd, stdin="\n".join(cmds) + "\n")
 
 
 def find_tox(given: str | None) -> str | None:
@@ -256,81 +430,168 @@ def find_tox(given: str | None) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------------ workloads
-
-
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
 
 
+# ------------------------------------------------------------------------------ overhead
+
+
+TOX_INI = """\
+[tox]
+envlist = c0,c1,c2,c3,c4
+skipsdist = true
+[testenv]
+skip_install = true
+allowlist_externals = sleep
+commands = sleep 2
+"""
+
+
 def overhead(root: Path, reps: int, tox: str | None) -> dict[str, Any]:
-    """5 x ``sleep 2`` on 5 agents: parex vs GNU parallel / xargs, tox p, pytest -n 5, serial."""
+    """5 x ``sleep 2`` on 5 agents: parex (local agents, and -n 5) vs xargs -P5, tox
+    run-parallel, pytest -n 5 and one after another, with and without bytecode writes; the
+    checks' start offsets; where the gate's time goes."""
+    gates = Gates(root / "reports")
     gate = root / "overhead-gate"
     write(
         gate / "pyproject.toml",
         gate_pyproject({f"c{i}": {"agent": a, "run": "sleep 2"} for i, a in enumerate(AGENTS)}),
     )
+    one = root / "overhead-one"
+    write(one / "pyproject.toml", gate_pyproject({"c0": {"run": "true"}}))
     xd = root / "overhead-xdist"
     write(
         xd / "test_sleep.py",
         "import time\n\n" + "".join(f"\ndef test_{i}():\n    time.sleep(2)\n" for i in range(5)),
     )
     write(xd / "pytest.ini", "[pytest]\n")
-    tool, par_argv = parallel_tool()
-    cmds = ["sleep 2"] * 5
-    series = {
-        "parex": Series("pytest --parex"),
-        "parallel": Series(tool + " -j5"),
-        "xdist": Series("pytest -n 5 (5 sleeping tests)"),
-        "sequential": Series("one after another"),
-    }
-    notes = []
     toxdir = root / "overhead-tox"
+    write(toxdir / "tox.ini", TOX_INI)
+    tox_argv = [tox, "p", "-p", "5", "--parallel-no-spinner", "-q"] if tox else []
+    gnu = parallel_tool()
+    cmds = ["sleep 2"] * 5
+    notes: list[str] = []
+    series: dict[str, Series] = {}
+    for v, label in BYTECODE.items():
+        series[f"parex_{v}"] = Series(f"pytest --parex (local agents) [{label}]")
+        series[f"parex_n5_{v}"] = Series(f"pytest --parex -n 5 (xdist workers) [{label}]")
+        if tox:
+            series[f"tox_{v}"] = Series(f"tox run-parallel -p 5 [{label}]")
+        series[f"xdist_{v}"] = Series(f"pytest -n 5 (5 sleeping tests) [{label}]")
+    series["xargs"] = Series("xargs -P5")
+    if gnu:
+        series["parallel"] = Series(gnu[0] + " -j5")
+    else:
+        notes.append("GNU parallel not installed: its row is left out")
+    series["sequential"] = Series("one after another (shell)")
+    floors: dict[str, Series] = {
+        "python": Series("python -c pass"),
+        "import_pytest": Series('python -c "import pytest"'),
+    }
+    for v in BYTECODE:
+        floors[f"plan_{v}"] = Series("controller alone: pytest --parex --parex-plan")
+        floors[f"one_{v}"] = Series("pytest --parex, one check of true")
     if tox:
-        write(
-            toxdir / "tox.ini",
-            textwrap.dedent(
-                """\
-                [tox]
-                envlist = c0,c1,c2,c3,c4
-                skipsdist = true
-                [testenv]
-                skip_install = true
-                allowlist_externals = sleep
-                commands = sleep 2
-                """
-            ),
-        )
-        warm = run([tox, "p", "-p", "5", "--parallel-no-spinner", "-q"], toxdir, timeout=600)
-        if warm.returncode == 0:
-            series["tox"] = Series("tox run-parallel -p 5")
-        else:
-            notes.append(f"tox run-parallel failed to set up (exit {warm.returncode}): skipped")
+        for v in BYTECODE:
+            warm = run(tox_argv, toxdir, env=bytecode_env(v), timeout=600)
+            if warm.returncode != 0:
+                notes.append(f"tox run-parallel failed to set up (exit {warm.returncode}): skipped")
+                tox = None
+                for k in [k for k in series if k.startswith("tox_")]:
+                    del series[k]
+                break
     else:
         notes.append("tox not installed: tox run-parallel skipped (--tox PATH to give one)")
-    expect_ok(run(parex_cmd(), gate), "parex overhead warm-up")  # durations remembered
+    # Unmeasured: the gate remembers durations (and CPU shares), as it does every day.
+    for v in BYTECODE:
+        env = bytecode_env(v)
+        gates.run(gate, what="parex overhead warm-up", env=env)
+        gates.run(gate, "-n", "5", what="parex -n 5 warm-up", env=env)
+        gates.run(one, what="parex one-check warm-up", env=env)
     for _ in range(reps):
-        m = expect_ok(run(parex_cmd(), gate), "parex overhead")
-        series["parex"].add(m, **summary_figures(m.output))
-        series["parallel"].add(expect_ok(run_many(tool, par_argv(cmds, 5), cmds, gate), tool))
-        if tox and "tox" in series:
-            m = run([tox, "p", "-p", "5", "--parallel-no-spinner", "-q"], toxdir)
-            series["tox"].add(expect_ok(m, "tox p"))
-        m = run([PY, "-m", "pytest", "-n", "5", "-p", "no:cacheprovider", "-q"], xd)
-        series["xdist"].add(expect_ok(m, "pytest -n 5"))
+        for v in BYTECODE:
+            env = bytecode_env(v)
+            m, doc = gates.run(gate, what="parex overhead", env=env)
+            add_gate(series[f"parex_{v}"], m, doc)
+            m, doc = gates.run(gate, "-n", "5", what="parex -n 5 overhead", env=env)
+            add_gate(series[f"parex_n5_{v}"], m, doc)
+            if tox:
+                series[f"tox_{v}"].add(expect_ok(run(tox_argv, toxdir, env=env), "tox p"))
+            m = run([PY, "-m", "pytest", "-n", "5", "-p", "no:cacheprovider", "-q"], xd, env=env)
+            series[f"xdist_{v}"].add(expect_ok(m, "pytest -n 5"))
+            plan = run(parex_cmd("--parex-plan"), gate, env=env)
+            floors[f"plan_{v}"].add(expect_ok(plan, "parex plan"))
+            m, doc = gates.run(one, what="parex one check", env=env)
+            add_gate(floors[f"one_{v}"], m, doc)
+        series["xargs"].add(expect_ok(run_xargs(cmds, 5, gate), "xargs -P5"))
+        if gnu:
+            series["parallel"].add(expect_ok(run(gnu[1](cmds, 5), gate), gnu[0]))
         series["sequential"].add(expect_ok(run(["sh", "-c", "; ".join(cmds)], gate), "serial"))
+        floors["python"].add(expect_ok(run([PY, "-c", "pass"], gate), "python"))
+        m = run([PY, "-c", "import pytest"], gate)
+        floors["import_pytest"].add(expect_ok(m, "import pytest"))
         assert_nothing_left(root, "overhead")
-    ref = median(series["parallel"].walls)
+    xargs = series["xargs"].wall
+    targets = []
+    floor: dict[str, dict[str, float | None]] = {}
+    for v, label in BYTECODE.items():
+        par = series[f"parex_{v}"]
+        targets.append(
+            target(
+                f"5 x sleep 2: parex / xargs -P5 [{label}]",
+                par.wall / xargs,
+                TARGETS["overhead_vs_xargs"],
+                "x",
+            )
+        )
+        if tox:
+            targets.append(
+                target(
+                    f"5 x sleep 2: parex / tox run-parallel [{label}]",
+                    par.wall / series[f"tox_{v}"].wall,
+                    TARGETS["overhead_vs_tox"],
+                    "x",
+                )
+            )
+        starts = par.pooled.get("start", [])
+        targets.append(
+            target(
+                f"5 x sleep 2: last check's start after the gate's start [{label}]",
+                par.fig("last_start"),
+                TARGETS["start_offset_s"],
+                "s",
+                f"median run; every start: median {median(starts):.3f}s, worst "
+                f"{max(starts, default=NAN):.3f}s",
+            )
+        )
+        # The floor of any design built on a pytest session: a gate of one `true` check,
+        # plus the 2 s every sleep takes.
+        one_fixed = (
+            floors[f"one_{v}"].wall
+            - floors[f"one_{v}"].fig("last_end")
+            + floors[f"one_{v}"].fig("first_start")
+        )
+        floor[v] = {
+            "one_check_wall": rnd(floors[f"one_{v}"].wall),
+            "fixed_cost": rnd(one_fixed),
+            "floor_wall": rnd(one_fixed + 2.0),
+            "floor_vs_xargs": rnd((one_fixed + 2.0) / xargs, 3),
+        }
     return {
-        "tool": tool,
+        "tool": "xargs -P5",
         "notes": notes,
         "series": {k: s.to_dict() for k, s in series.items()},
-        "ratios": {k: round(median(s.walls) / ref, 3) for k, s in series.items()},
-        "target": TARGETS["overhead"],
-        "holds": median(series["parex"].walls) / ref <= TARGETS["overhead"],
+        "floors": {k: s.to_dict() for k, s in floors.items()},
+        "floor": floor,
+        "ratios": {k: rnd(s.wall / xargs, 3) for k, s in series.items()},
+        "targets": targets,
     }
+
+
+# ------------------------------------------------------------------------------ cpu
 
 
 CPU_WORK = "n = {n}\nx = 0\nfor i in range(n):\n    x += i * i\n"
@@ -345,6 +606,7 @@ def calibrate(seconds: float, root: Path) -> int:
 
 def cpu_bound(root: Path, reps: int, iterations: int | None = None) -> dict[str, Any]:
     """5 checks of ~2 s pure-Python CPU work: parex vs xargs -P5; the honest speedup."""
+    gates = Gates(root / "reports")
     n = iterations or calibrate(2.0, root)
     proj = root / "cpu-gate"
     write(proj / "work.py", CPU_WORK.format(n=n))
@@ -356,47 +618,688 @@ def cpu_bound(root: Path, reps: int, iterations: int | None = None) -> dict[str,
     )
     cmds = [f"{PY} work.py"] * 5
     series = {
-        "parex": Series("pytest --parex"),
+        "parex": Series("pytest --parex (local agents)"),
+        "parex_n5": Series("pytest --parex -n 5 (xdist workers)"),
         "xargs": Series("xargs -P5"),
-        "serial_parex": Series("pytest --parex -p no:xdist (one after another)"),
+        "serial_parex": Series("pytest --parex -n 0 (one after another)"),
         "serial": Series("one after another (shell)"),
     }
-    expect_ok(run(parex_cmd(), proj), "parex cpu warm-up")  # durations remembered
+    # Unmeasured: the first run remembers durations and CPU shares (the CPU limit needs them).
+    warm, _ = gates.run(proj, what="parex cpu warm-up")
+    gates.run(proj, "-n", "5", what="parex cpu -n 5 warm-up")
+    limit = ""
     for _ in range(reps):
-        m = expect_ok(run(parex_cmd(), proj), "parex cpu")
-        series["parex"].add(m, **summary_figures(m.output))
-        series["xargs"].add(expect_ok(run_many("xargs -P", xargs_argv(cmds, 5), cmds, proj), "x"))
-        m = expect_ok(run(parex_cmd("-p", "no:xdist"), proj), "parex cpu serial")
-        series["serial_parex"].add(m, **summary_figures(m.output))
+        m, doc = gates.run(proj, what="parex cpu")
+        add_gate(series["parex"], m, doc)
+        limit = limit or header_note(m.output, "CPU-bound checks:")
+        m, doc = gates.run(proj, "-n", "5", what="parex cpu -n 5")
+        add_gate(series["parex_n5"], m, doc)
+        series["xargs"].add(expect_ok(run_xargs(cmds, 5, proj), "xargs -P5"))
+        m, doc = gates.run(proj, "-n", "0", what="parex cpu -n 0")
+        add_gate(series["serial_parex"], m, doc)
         series["serial"].add(expect_ok(run(["sh", "-c", "; ".join(cmds)], proj), "serial"))
         assert_nothing_left(root, "cpu")
     par = series["parex"]
-    par_wall = median(par.walls)
-    reported = median(par.extra.get("summary_speedup", []))
-    honest = median(series["serial_parex"].walls) / par_wall
+    gate_wall = par.fig("gate_wall")
+    reported = par.fig("speedup")
+    honest = series["serial_parex"].wall / par.wall
+    xargs = series["xargs"].wall
     return {
         "iterations": n,
+        "cpu_limit": limit or "(no CPU limit in the header)",
+        "warm_up_header": header_note(warm.output, "CPU-bound checks:"),
         "series": {k: s.to_dict() for k, s in series.items()},
-        "ratio": round(par_wall / median(series["xargs"].walls), 3),
-        "target": TARGETS["cpu"],
-        "holds": par_wall / median(series["xargs"].walls) <= TARGETS["cpu"],
+        "ratios": {k: rnd(s.wall / xargs, 3) for k, s in series.items()},
+        "targets": [
+            target(
+                "5 x 2 s of Python: parex / xargs -P5",
+                par.wall / xargs,
+                TARGETS["cpu_vs_xargs"],
+                "x",
+            ),
+        ],
         "speedup": {
-            "reported": reported,
-            "reported_sequential": median(par.extra.get("summary_sequential", [])),
-            "reported_cpu": median(par.extra.get("summary_cpu", [])),
-            "gate_wall": median(par.extra.get("summary_wall", [])),
-            "measured": round(honest, 3),
-            "measured_checks_only": round(
-                median(series["serial_parex"].extra.get("summary_sequential", []))
-                / median(par.extra.get("summary_wall", [])),
-                3,
-            ),
-            "cpu_based": round(
-                median(par.extra.get("summary_cpu", [])) / median(par.extra["summary_wall"]), 3
-            ),
-            "overstated_by": round(reported / honest, 3) if honest else None,
+            "reported": rnd(reported),
+            "reported_sequential": rnd(par.fig("sequential")),
+            "reported_cpu": rnd(par.fig("reported_cpu")),
+            "gate_wall": rnd(gate_wall),
+            "process_wall": rnd(par.fig("process_wall")),
+            "measured": rnd(honest, 3),
+            "measured_checks_only": rnd(series["serial_parex"].fig("sequential") / gate_wall, 3),
+            "cpu_based": rnd(par.fig("reported_cpu") / gate_wall, 3),
+            "overstated_by": rnd(reported / honest, 3) if honest else None,
         },
     }
+
+
+# ------------------------------------------------------------------------------ project
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project from PyPI, unpacked, with a venv that has its test dependencies, this
+    package (editable), ruff and mypy."""
+
+    spec: str
+    tree: Path
+    venv: Path
+    tests: tuple[str, ...]
+    mypy: tuple[str, ...] | None
+    """mypy's arguments when the project configures mypy, else None."""
+    notes: tuple[str, ...]
+
+    @property
+    def bindir(self) -> Path:
+        return self.venv / "bin"
+
+    @property
+    def python(self) -> str:
+        return str(self.bindir / "python")
+
+    def env(self) -> dict[str, str]:
+        return clean_env({"VIRTUAL_ENV": str(self.venv)}, bindir=str(self.bindir))
+
+
+TEST_GROUPS = ("test", "tests", "testing")
+REQUIREMENT_FILES = (
+    "requirements/testing.txt",
+    "requirements/test.txt",
+    "requirements/tests.txt",
+    "requirements-test.txt",
+    "requirements-tests.txt",
+    "requirements_test.txt",
+    "test-requirements.txt",
+    "tests/requirements.txt",
+)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def dependency_group(groups: Mapping[str, Any], name: str) -> list[str]:
+    """PEP 735: a group's requirements, included groups resolved."""
+    out: list[str] = []
+    for item in groups.get(name, []):
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and "include-group" in item:
+            out += dependency_group(groups, str(item["include-group"]))
+    return out
+
+
+def test_requirements(tree: Path) -> tuple[list[str], list[Path]]:
+    """What its tests need, as far as the project says: a test dependency group, a test
+    extra, a test requirements file (requirements, and files for ``pip -r``)."""
+    data = read_toml(tree / "pyproject.toml")
+    reqs: list[str] = []
+    groups = data.get("dependency-groups", {})
+    for name in TEST_GROUPS:
+        if name in groups:
+            reqs += dependency_group(groups, name)
+            break
+    extras = data.get("project", {}).get("optional-dependencies", {})
+    for name in TEST_GROUPS:
+        if name in extras:
+            reqs += [str(r) for r in extras[name]]
+            break
+    files = [tree / f for f in REQUIREMENT_FILES if (tree / f).is_file()]
+    return reqs, files
+
+
+def mypy_config(tree: Path) -> dict[str, Any] | None:
+    """The project's mypy settings (only ``files`` is read), or None when it has none."""
+    tool = read_toml(tree / "pyproject.toml").get("tool", {})
+    if "mypy" in tool:
+        return dict(tool["mypy"])
+    for name, section in (("mypy.ini", "mypy"), (".mypy.ini", "mypy"), ("setup.cfg", "mypy")):
+        path = tree / name
+        if not path.is_file():
+            continue
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except configparser.Error:
+            continue
+        if parser.has_section(section):
+            files = parser.get(section, "files", fallback="")
+            return {"files": [f.strip() for f in files.split(",") if f.strip()]}
+    return None
+
+
+def import_dirs(tree: Path, name: str) -> list[str]:
+    """Where the project's package is: ``src/NAME`` or ``NAME`` (``-``, ``.`` -> ``_``)."""
+    module = re.sub(r"[-.]+", "_", name).lower()
+    return [d for d in (f"src/{module}", module) if (tree / d / "__init__.py").is_file()]
+
+
+def test_paths(tree: Path) -> list[str]:
+    data = read_toml(tree / "pyproject.toml").get("tool", {}).get("pytest", {})
+    paths = data.get("ini_options", data).get("testpaths")
+    if isinstance(paths, str):
+        paths = paths.split()
+    if paths:
+        return [str(p) for p in paths if (tree / str(p)).exists()]
+    return [d for d in ("tests", "testing", "test") if (tree / d).is_dir()][:1]
+
+
+def pip(python: str, *args: str, cwd: Path, what: str) -> Measured:
+    m = run([python, "-m", "pip", *args], cwd, timeout=1800, env=clean_env())
+    if m.returncode != 0:
+        tail = "\n".join(line for line in m.output.splitlines()[-30:])
+        raise BenchError(f"{what}: pip exit code {m.returncode}\n{tail}")
+    return m
+
+
+def unpack(archive: Path, dest: Path) -> Path:
+    """The sdist's single top directory, unpacked under ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(dest)
+    else:
+        with tarfile.open(archive) as tf:
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(dest, filter="data")
+            else:  # pragma: no cover - Pythons without extraction filters
+                tf.extractall(dest)
+    tops = [p for p in dest.iterdir() if p.is_dir()]
+    if len(tops) != 1:
+        raise BenchError(f"{archive.name}: expected one top directory, found {len(tops)}")
+    return tops[0]
+
+
+def installed_version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def prepare_project(spec: str, workdir: Path, extra_deps: Sequence[str]) -> Project:
+    """Download, unpack and install ``spec`` once; later benchmark runs re-use ``workdir``."""
+    name, sep, version = spec.partition("==")
+    if not sep or not name or not version:
+        raise BenchError(f"--project {spec!r}: expected NAME==VERSION")
+    base = workdir / f"{re.sub(r'[^A-Za-z0-9.]+', '-', name).lower()}-{version}"
+    marker = base / "ready.json"
+    if marker.is_file():
+        saved = json.loads(marker.read_text())
+        # The venv has this checkout installed (editable): another checkout makes another.
+        same = (saved.get("spec"), saved.get("extra"), saved.get("repo"))
+        if same == (spec, list(extra_deps), str(REPO)):
+            return Project(
+                spec=spec,
+                tree=Path(saved["tree"]),
+                venv=Path(saved["venv"]),
+                tests=tuple(saved["tests"]),
+                mypy=tuple(saved["mypy"]) if saved["mypy"] is not None else None,
+                notes=tuple(saved["notes"]),
+            )
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    print(f"  project: downloading the sdist of {spec} (PyPI)", file=sys.stderr)
+    downloads = base / "download"
+    pip(
+        PY,
+        "download",
+        "-q",
+        "--no-binary",
+        ":all:",
+        "--no-deps",
+        "-d",
+        str(downloads),
+        spec,
+        cwd=base,
+        what=f"pip download {spec}",
+    )
+    archives = sorted(downloads.iterdir())
+    if len(archives) != 1:
+        raise BenchError(f"pip download {spec}: expected one sdist, got {archives}")
+    tree = unpack(archives[0], base / "src")
+    notes: list[str] = []
+    venv = base / "venv"
+    print(f"  project: making its venv in {venv}", file=sys.stderr)
+    expect_ok(run([PY, "-m", "venv", str(venv)], base, timeout=600), "python -m venv")
+    python = str(venv / "bin" / "python")
+    reqs, files = test_requirements(tree)
+    tools = []
+    for dist in ("ruff", "mypy"):
+        # The versions the benchmark itself runs with: a newer ruff or mypy may flag code
+        # that was clean when the project was released.
+        have = installed_version(dist)
+        tools.append(f"{dist}=={have}" if have else dist)
+    args = ["install", "-q", "-e", str(REPO), *tools, "pytest-xdist", *reqs, *extra_deps]
+    for f in files:
+        args += ["-r", str(f)]
+    pip(python, *args, cwd=tree, what=f"installing the test dependencies of {spec}")
+    pip(python, "install", "-q", "-e", str(tree), cwd=tree, what=f"installing {spec}")
+    declared = [*reqs, *extra_deps, *(str(f.relative_to(tree)) for f in files)]
+    notes.append(f"test dependencies: {', '.join(declared) or 'none found'}")
+    config = mypy_config(tree)
+    mypy: list[str] | None = None
+    if config is not None:
+        files_cfg = config.get("files") or []
+        if isinstance(files_cfg, str):
+            files_cfg = [f.strip() for f in files_cfg.split(",")]
+        given = [str(f) for f in files_cfg if (tree / str(f)).exists()]
+        mypy = given or import_dirs(tree, name)
+        if not mypy:
+            notes.append("mypy is configured but no package directory was found: no types check")
+            mypy = None
+    else:
+        notes.append("mypy is not configured: no types check")
+    tests = test_paths(tree)
+    if not tests:
+        raise BenchError(f"{spec}: no test directory found (tests, testing, test, testpaths)")
+    saved = {
+        "spec": spec,
+        "extra": list(extra_deps),
+        "repo": str(REPO),
+        "tree": str(tree),
+        "venv": str(venv),
+        "tests": tests,
+        "mypy": mypy,
+        "notes": notes,
+    }
+    marker.write_text(json.dumps(saved, indent=2) + "\n")
+    return Project(spec, tree, venv, tuple(tests), tuple(mypy) if mypy else None, tuple(notes))
+
+
+def project_tools(p: Project) -> dict[str, list[str]]:
+    """The tools both contenders run: name -> argv (the tests without their parallelism)."""
+    tools = {
+        "lint": ["ruff", "check", "."],
+        "format": ["ruff", "format", "--check", "."],
+    }
+    if p.mypy is not None:
+        tools["types"] = ["mypy", *p.mypy]
+    tools["tests"] = [p.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *p.tests]
+    return tools
+
+
+def project_gate(p: Project, tools: Mapping[str, Sequence[str]]) -> str:
+    checks: dict[str, dict[str, Any]] = {
+        "lint": {"kind": "review", "tool": "ruff"},
+        "format": {"kind": "review", "tool": "ruff-format", "agent": "refactorer"},
+    }
+    if "types" in tools:
+        checks["types"] = {"kind": "review", "run": list(tools["types"]), "agent": "debugger"}
+    checks["tests"] = {"pytest": ["-q", "-p", "no:cacheprovider", *p.tests], "shards": 2}
+    return gate_pyproject(checks, agents={"test-runner": 2})
+
+
+def shell_script(parts: Sequence[Sequence[Sequence[str]]]) -> str:
+    """``sh`` that runs each part in the background (a part's commands one after another,
+    stopping at the first failure), waits for every part and fails if any failed."""
+    lines = ["s=0"]
+    pids = []
+    for i, part in enumerate(parts):
+        chain = " && ".join(shlex.join(argv) for argv in part)
+        lines.append(f"( {chain} ) & p{i}=$!")
+        pids.append(f"$p{i}")
+    lines.append(f"for p in {' '.join(pids)}; do wait $p || s=1; done")
+    lines.append("exit $s")
+    return "\n".join(lines) + "\n"
+
+
+def test_files(tree: Path, paths: Sequence[str]) -> list[str]:
+    """The project's test files (``test_*.py``, ``*_test.py``) under its test paths."""
+    found: list[str] = []
+    for given in paths:
+        base = tree / given
+        if base.is_file():
+            found.append(given)
+            continue
+        found += sorted(
+            str(f.relative_to(tree))
+            for f in base.rglob("*.py")
+            if f.name.startswith("test_") or f.name.endswith("_test.py")
+        )
+    return found
+
+
+def halves(tree: Path, files: Sequence[str]) -> list[list[str]]:
+    """``files`` in two groups of about equal size in bytes (largest first, to the lighter)."""
+    groups: list[list[str]] = [[], []]
+    sizes = [0, 0]
+    for f in sorted(files, key=lambda f: -(tree / f).stat().st_size):
+        i = sizes.index(min(sizes))
+        groups[i].append(f)
+        sizes[i] += (tree / f).stat().st_size
+    return groups
+
+
+def display(argv: Sequence[str]) -> str:
+    """``argv`` for a person: a path to the interpreter shown as ``python``."""
+    return shlex.join(["python" if "/" in argv[0] else argv[0], *argv[1:]])
+
+
+def project(
+    root: Path, reps: int, spec: str, workdir: Path, extra_deps: Sequence[str]
+) -> dict[str, Any]:
+    """A real project from PyPI gated by parex vs the best shell line for the same tools."""
+    p = prepare_project(spec, workdir, extra_deps)
+    gates = Gates(root / "reports")
+    env = p.env()
+    tools = project_tools(p)
+    config = write(root / "project-parex.toml", project_gate(p, tools))
+    # "=": pytest would take a separate value for a path when it finds the rootdir (before
+    # plugin options are known), and root the gate at the common ancestor of both.
+    gate_args = (f"--parex-config={config}",)
+    pytest_argv = tools["tests"][: -len(p.tests)]
+    tests_n2 = [*tools["tests"], "-n", "2"]
+    review = [tools[k] for k in tools if k != "tests"]
+    # The shell lines a careful person would try on 2 cores; the best one is the reference.
+    shells: dict[str, tuple[str, list[list[list[str]]]]] = {
+        "shell_all": (
+            "shell: every tool in the background, pytest -n 2",
+            [*([t] for t in review), [tests_n2]],
+        ),
+        "shell_single": (
+            "shell: the reviews one after another beside one pytest",
+            [review, [tools["tests"]]],
+        ),
+    }
+    split = [h for h in halves(p.tree, test_files(p.tree, p.tests)) if h]
+    if len(split) == 2:
+        shells["shell_split"] = (
+            "shell: the reviews beside two pytest (test files halved by size)",
+            [review, [[*pytest_argv, *split[0]]], [[*pytest_argv, *split[1]]]],
+        )
+    for key, (_, parts) in shells.items():
+        write(root / f"project-{key}.sh", shell_script(parts))
+    # Unmeasured, once: each tool alone (what the shell lines are made of; it also warms
+    # mypy's and ruff's caches, which both contenders then use), and a gate run that
+    # remembers durations and CPU shares.
+    alone: dict[str, float] = {}
+    for argv in [*tools.values(), tests_n2]:
+        m = run(argv, p.tree, env=env, timeout=1800)
+        expect_ok(m, f"{spec}: {display(argv)} (the project must pass it as released)")
+        alone[display(argv)] = m.wall
+    warm, _ = gates.run(p.tree, *gate_args, what=f"{spec}: parex warm-up", env=env, python=p.python)
+    series = {"parex": Series("pytest --parex --parex-no-cache (local agents)")}
+    series.update({k: Series(label) for k, (label, _) in shells.items()})
+    limit = ""
+    for _ in range(reps):
+        m, doc = gates.run(p.tree, *gate_args, what=f"{spec}: parex", env=env, python=p.python)
+        add_gate(series["parex"], m, doc)
+        limit = limit or header_note(m.output, "CPU-bound checks:")
+        for key in shells:
+            m = run(["sh", str(root / f"project-{key}.sh")], p.tree, env=env, timeout=1800)
+            series[key].add(expect_ok(m, f"{spec}: {key}"))
+        assert_nothing_left(p.tree, "project")
+    best = min(shells, key=lambda k: series[k].wall)
+    par = series["parex"]
+    notes = list(p.notes)
+    if limit:
+        notes.append(f"gate header: {limit}")
+    return {
+        "project": spec,
+        "tree": str(p.tree),
+        "notes": notes,
+        "tools": {k: display(v) for k, v in tools.items()},
+        "gate": config.read_text(),
+        "shell": {k: shell_script(parts) for k, (_, parts) in shells.items()},
+        "alone": {k: round(v, 4) for k, v in alone.items()},
+        "series": {k: s.to_dict() for k, s in series.items()},
+        "ratios": {k: rnd(s.wall / series[best].wall, 3) for k, s in series.items()},
+        "best_shell": best,
+        "warm_up_wall": round(warm.wall, 4),
+        "targets": [
+            target(
+                f"{spec}: parex / the best shell line ({best})",
+                par.wall / series[best].wall,
+                TARGETS["project_vs_shell"],
+                "x",
+            )
+        ],
+    }
+
+
+# ------------------------------------------------------------------------------ cache
+
+
+SCAN = """\
+import os, sys, time
+start = time.perf_counter()
+top, seconds = sys.argv[1], float(sys.argv[2])
+total = 0
+for base, dirs, files in os.walk(top):
+    dirs[:] = [d for d in dirs if not d.startswith(".")]
+    for name in files:
+        with open(os.path.join(base, name), "rb") as fh:
+            total += len(fh.read())
+time.sleep(max(0.0, seconds - (time.perf_counter() - start)))
+print(total, "bytes")
+"""
+CACHE_TESTS = """\
+import time
+
+import pytest
+
+
+@pytest.mark.parametrize("i", range(3))
+def test_slow(i):
+    time.sleep(0.3)
+"""
+CACHE_CHANGED = "pkg3/mod7.py"
+"""The file the one-file-changed rerun edits: an input of ``lint`` and ``tests`` (which read
+every file), not of ``data`` (``reads`` = pkg0 only)."""
+CACHE_RERUNS = ("lint", "tests")
+
+
+def cache_project(proj: Path, files: int) -> None:
+    """``files`` files (``benchmarks/keys.py``'s tree) in git, and a gate of three checks."""
+    keybench.build_tree(proj, files - 2)
+    write(proj / "scan.py", SCAN)
+    write(proj / "tests" / "test_quick.py", CACHE_TESTS)
+    checks: dict[str, dict[str, Any]] = {
+        "data": {
+            "agent": "code-reviewer",
+            "run": [PY, "scan.py", "pkg0", "1.5"],
+            "reads": ["scan.py", "pkg0/**"],
+        },
+        "lint": {"agent": "refactorer", "run": [PY, "scan.py", ".", "1.5"]},
+        "tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"]},
+    }
+    write(proj / "pyproject.toml", '[project]\nname = "bench"\n\n' + gate_pyproject(checks))
+    keybench.git_init(proj)
+
+
+def cache(root: Path, reps: int, files: int = 5000) -> dict[str, Any]:
+    """The result cache on a project of ``files`` files: first run, unchanged rerun (local
+    agents and -n 2), one file changed; the key computation alone (benchmarks/keys.py)."""
+    gates = Gates(root / "reports")
+    proj = root / "cache-gate"
+    cache_project(proj, files)
+    keytrees = {"git": root / "cache-keys" / "git" / "tree", "walk": root / "cache-keys" / "walk"}
+    keybench.build_tree(keytrees["git"], files)
+    keybench.git_init(keytrees["git"])
+    keybench.build_tree(keytrees["walk"], files)
+    # The file index re-reads files younger than its racy window: let the trees age.
+    time.sleep(keybench.SETTLE_S)
+    series = {
+        "first": Series("first run (--cache-clear)"),
+        "unchanged": Series("unchanged rerun"),
+        "unchanged_n2": Series("unchanged rerun, -n 2"),
+        "changed": Series(f"one file changed ({CACHE_CHANGED})"),
+    }
+    floors = {
+        "plan_no_cache": Series("controller alone: pytest --parex --parex-plan --parex-no-cache"),
+        "plan_keys": Series("controller and keys: pytest --parex --parex-plan (all cached)"),
+    }
+    problems: list[str] = []
+    reran: dict[str, list[str]] = {k: [] for k in series}
+    started_workers: list[float] = []
+    for rep in range(reps):
+        m, doc = gates.run(proj, "--cache-clear", what="cache: first run", cache=True)
+        add_gate(series["first"], m, doc)
+        for key, extra in (("unchanged", ()), ("unchanged_n2", ("-n", "2"))):
+            m, doc = gates.run(proj, *extra, what=f"cache: {key}", cache=True)
+            add_gate(series[key], m, doc)
+            ran = sorted(c["name"] for c in doc["checks"] if not c.get("cached"))
+            reran[key] = ran
+            # A worker would say "created: N/N workers" (xdist) or run a check (local).
+            workers = len(ran) + (
+                1 if re.search(r"^created: \d+/\d+ workers", m.output, re.M) else 0
+            )
+            started_workers.append(float(workers))
+            if ran:
+                problems.append(f"rep {rep + 1}: the {key} rerun ran {', '.join(ran)}")
+        m = run(parex_cmd("--parex-plan"), proj)
+        floors["plan_no_cache"].add(expect_ok(m, "cache: plan without the cache"))
+        m = run(parex_cmd("--parex-plan", cache=True), proj)
+        floors["plan_keys"].add(expect_ok(m, "cache: plan with the cache"))
+        changed = proj / CACHE_CHANGED
+        changed.write_text(changed.read_text() + f"CHANGED = {rep}\n")
+        m, doc = gates.run(proj, what="cache: one file changed", cache=True)
+        add_gate(series["changed"], m, doc)
+        ran = sorted(c["name"] for c in doc["checks"] if not c.get("cached"))
+        reran["changed"] = ran
+        if tuple(ran) != CACHE_RERUNS:
+            problems.append(
+                f"rep {rep + 1}: changing {CACHE_CHANGED} reran {ran or 'nothing'}, expected "
+                f"{list(CACHE_RERUNS)}"
+            )
+        assert_nothing_left(root, "cache")
+    key_reps = max(reps, 5)
+    keys = {mode: keybench.bench(tree, key_reps) for mode, tree in keytrees.items()}
+    key_ms = {
+        f"{mode}_{kind}_ms": rnd(median(timers[kind].steps["total"].walls) * 1000, 2)
+        for mode, timers in keys.items()
+        for kind in ("cold", "warm")
+    }
+    warm_ms = max(v for k, v in key_ms.items() if k.endswith("_warm_ms") and v is not None)
+    first = series["first"].wall
+    limit = TARGETS["cache_rerun_fraction"] * first + TARGETS["cache_rerun_plus_s"]
+    return {
+        "files": files,
+        "series": {k: s.to_dict() for k, s in series.items()},
+        "floors": {k: s.to_dict() for k, s in floors.items()},
+        "ratios": {k: rnd(s.wall / first, 3) for k, s in series.items()},
+        "reran_last": reran,
+        "problems": problems,
+        "keys": {**key_ms, "reps": key_reps},
+        "targets": [
+            target(
+                f"cache: unchanged rerun (25% of the first run {first:.2f}s + 0.25s)",
+                series["unchanged"].wall,
+                round(limit, 4),
+                "s",
+            ),
+            target(
+                "cache: processes and workers an unchanged rerun starts (local, -n 2)",
+                max(started_workers, default=NAN),
+                TARGETS["cache_rerun_started"],
+                "",
+            ),
+            target(
+                f"cache: key computation on {files} files, warm (git and plain tree)",
+                warm_ms,
+                TARGETS["keys_warm_ms"],
+                "ms",
+                f"benchmarks/keys.py, median of {key_reps}",
+            ),
+        ],
+    }
+
+
+def copy_worktree(src: Path, dest: Path) -> int:
+    """The files of ``src``'s working tree (tracked and untracked, not ignored), in a new
+    git repository at ``dest`` (the gate's inputs are what git lists, as in the original)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=src,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout.decode()
+    count = 0
+    for rel in filter(None, listed.split("\0")):
+        source = src / rel
+        if not source.is_file():  # deleted in the working tree, still in the index
+            continue
+        target_path = dest / rel
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target_path)
+        count += 1
+    keybench.git_init(dest)
+    return count
+
+
+def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
+    """This repository's own gate twice (a copy of its working tree): the second run.
+
+    A failed check is never replayed, so a first run that fails (a test that flakes under
+    load) is run again, up to ``attempts`` times, its passes replayed: the figure is about a
+    tree whose every check passed. Every attempt is reported."""
+    gates = Gates(root / "reports")
+    proj = root / "selfgate"
+    files = copy_worktree(REPO, proj)
+    first: list[dict[str, Any]] = []
+    for attempt in range(attempts):
+        m, doc = gates.run(
+            proj, what="selfgate: first run", cache=True, code=None, timeout=SELFGATE_TIMEOUT
+        )
+        status = {c["name"]: ("cached" if c.get("cached") else c["status"]) for c in doc["checks"]}
+        first.append(
+            {
+                "wall": round(m.wall, 4),
+                "cpu": round(m.cpu, 4),
+                "returncode": m.returncode,
+                "status": status,
+                "tail": m.output.splitlines()[-40:] if m.returncode else [],
+            }
+        )
+        print(
+            f"  selfgate: run {attempt + 1}: exit code {m.returncode} in {m.wall:.1f}s: "
+            + ", ".join(f"{k} {v}" for k, v in status.items()),
+            file=sys.stderr,
+        )
+        if m.returncode == 0:
+            break
+    series = {"rerun": Series("second run, nothing changed")}
+    not_cached: list[str] = []
+    # A first run that still fails makes every rerun run its failed checks again (minutes):
+    # one such rerun shows it.
+    for _ in range(reps if first[-1]["returncode"] == 0 else 1):
+        m, doc = gates.run(
+            proj, what="selfgate: second run", cache=True, code=None, timeout=SELFGATE_TIMEOUT
+        )
+        add_gate(series["rerun"], m, doc)
+        not_cached = sorted(c["name"] for c in doc["checks"] if not c.get("cached"))
+        assert_nothing_left(root, "selfgate")
+    if first[-1]["returncode"]:
+        note = f"the first run failed {len(first)} times: its failed checks ran again"
+    elif len(first) > 1:
+        note = f"the first run passed at attempt {len(first)} (see first[].status)"
+    else:
+        note = ""
+    if not_cached:
+        note = "; ".join(filter(None, [note, f"ran again: {', '.join(not_cached)}"]))
+    return {
+        "files": files,
+        "first": first,
+        "series": {k: s.to_dict() for k, s in series.items()},
+        "not_cached_last": not_cached,
+        "targets": [
+            target(
+                "selfgate: the repository's own gate, second run",
+                series["rerun"].wall,
+                TARGETS["selfgate_rerun_s"],
+                "s",
+                note or "every check replayed",
+                valid=not not_cached,
+            )
+        ],
+    }
+
+
+# ------------------------------------------------------------------ scheduling, scale, fail-fast
 
 
 REC = """\
@@ -504,6 +1407,7 @@ def scheduling(root: Path, reps: int) -> dict[str, Any]:
 
 def scale(root: Path, reps: int, count: int = 200) -> dict[str, Any]:
     """``count`` checks of ``true`` on 5 agents: the gate's cost per check."""
+    gates = Gates(root / "reports")
     projects = {}
     for n in (1, 5, count):
         proj = root / f"scale-{n}"
@@ -513,21 +1417,27 @@ def scale(root: Path, reps: int, count: int = 200) -> dict[str, Any]:
     series = {n: Series(f"{n} checks") for n in projects}
     for n, proj in projects.items():
         # Unmeasured: the gate remembers durations; measure what a developer sees every day.
-        expect_ok(run(parex_cmd("-q"), proj), f"scale {n} warm-up")
+        gates.run(proj, "-q", what=f"scale {n} warm-up")
     for _ in range(reps):
         for n, proj in projects.items():
-            m = expect_ok(run(parex_cmd("-q"), proj), f"scale {n}")
-            series[n].add(m, **summary_figures(m.output))
+            m, doc = gates.run(proj, "-q", what=f"scale {n}")
+            series[n].add(m, **gate_figures(m, doc))
         assert_nothing_left(root, "scale")
-    w1, w5, wn = (median(series[n].walls) for n in (1, 5, count))
+    w1, w5, wn = (series[n].wall for n in (1, 5, count))
     per_check = (wn - w5) / (count - 5)
     return {
         "count": count,
         "series": {str(n): s.to_dict() for n, s in series.items()},
         "per_check_ms": round(per_check * 1000, 2),
         "per_check_vs_1_ms": round((wn - w1) / (count - 1) * 1000, 2),
-        "target_ms": TARGETS["scale_ms"],
-        "holds": per_check * 1000 <= TARGETS["scale_ms"],
+        "targets": [
+            target(
+                f"scale: per-check cost ({count} checks of true)",
+                per_check * 1000,
+                TARGETS["scale_ms"],
+                "ms",
+            )
+        ],
     }
 
 
@@ -624,8 +1534,15 @@ def failfast(root: Path, reps: int) -> dict[str, Any]:
         "series": series.to_dict(),
         "latency_median_s": round(median(latencies), 4),
         "latency_max_s": round(max(latencies), 4),
-        "target_s": TARGETS["failfast_s"],
-        "holds": median(latencies) <= TARGETS["failfast_s"],
+        "targets": [
+            target(
+                "fail-fast: failing check's end -> last cancelled tree gone",
+                median(latencies),
+                TARGETS["failfast_s"],
+                "s",
+                f"worst {max(latencies):.3f}s",
+            )
+        ],
     }
 
 
@@ -644,90 +1561,236 @@ def machine() -> dict[str, Any]:
     }
 
 
-def fmt(value: float) -> str:
-    return f"{value:.2f}s"
+def load_warning(load1: float) -> str:
+    if load1 <= 1.0:
+        return ""
+    return (
+        f"WARNING: the 1-minute load average is {load1:.2f} (> 1): other work shares the cores,"
+        " these figures are not the machine's"
+    )
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.2f}s"
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value * 1000:.0f} ms"
+
+
+def num(value: Any) -> float:
+    return NAN if value is None else float(value)
+
+
+class Table:
+    """The text table: aligned rows of figures, ratios beside them."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def title(self, text: str) -> None:
+        self.lines.append(text)
+
+    def line(self, text: str) -> None:
+        self.lines.append("  " + text)
+
+    def row(self, label: str, wall: Any, cpu: Any = None, note: str = "") -> None:
+        if wall is not None and math.isnan(num(wall)):
+            return  # not measured here (a replayed check has no start)
+        wall_text = f"{num(wall):7.2f}s" if wall is not None else " " * 8
+        cpu_text = f"{num(cpu):7.2f}s" if cpu is not None else " " * 8
+        self.lines.append(f"  {label:<66} {wall_text} {cpu_text}  {note}".rstrip())
+
+    def head(self, title: str) -> None:
+        self.lines.append(f"{title:<68} {'wall':>8} {'cpu':>8}  ratio")
+
+    def series(self, r: Mapping[str, Any], ratio_to: str = "") -> None:
+        for key, s in r["series"].items():
+            ratio = r.get("ratios", {}).get(key)
+            note = f"{ratio:.2f}x {ratio_to}".rstrip() if ratio is not None and ratio_to else ""
+            self.row(s["label"], s["wall_median"], s["cpu_median"], note)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def where_the_time_goes(
+    t: Table, s: Mapping[str, Any], floors: Mapping[str, Any] | None = None
+) -> None:
+    """A gate's wall cut at the moments its JSON report gives (medians)."""
+    pooled = s.get("start_pooled", {})
+    parts = [
+        ("process start -> gate start (interpreter, pytest, plugins, config)", "before_gate"),
+        ("gate start -> first check start", "first_start_median"),
+        ("gate start -> last check start", "last_start_median"),
+        ("last check start -> last check end", None),
+        ("last check end -> gate end", "after_checks_median"),
+        ("gate end -> process exit (and the fork/exec before its start)", "after_gate_median"),
+    ]
+    for label, key in parts:
+        if key == "before_gate":
+            value = num(s.get("process_wall_median")) - num(s.get("gate_wall_median"))
+        elif key is None:
+            value = num(s.get("last_end_median")) - num(s.get("last_start_median"))
+        else:
+            value = num(s.get(key))
+        t.row("  " + label, value)
+    if pooled and pooled["n"]:
+        t.line(
+            f"  every check's start after the gate's start: median {ms(pooled['median'])}, "
+            f"worst {ms(pooled['max'])} ({pooled['n']} starts)"
+        )
+    t.line(
+        f"  process wall {fmt(s.get('process_wall_median'))} vs gate wall "
+        f"{fmt(s.get('gate_wall_median'))} (command wall {fmt(s.get('wall_median'))})"
+    )
+    for f in (floors or {}).values():
+        t.row("  floor: " + f["label"], f["wall_median"], f["cpu_median"])
 
 
 def table(results: Mapping[str, Any]) -> str:
-    lines: list[str] = []
-
-    def row(label: str, wall: float, cpu: float | None = None, note: str = "") -> None:
-        cpu_text = f"{cpu:7.2f}s" if cpu is not None else " " * 8
-        lines.append(f"  {label:<46} {wall:7.2f}s {cpu_text}  {note}".rstrip())
-
+    t = Table()
     if "overhead" in results:
         r = results["overhead"]
-        lines.append(f"overhead: 5 x sleep 2 on 5 agents      {'wall':>8} {'cpu':>8}  ratio")
-        for key, s in r["series"].items():
-            row(s["label"], s["wall_median"], s["cpu_median"], f"{r['ratios'][key]:.2f}x")
-        lines.append(
-            f"  parex / {r['tool']}: {r['ratios']['parex']:.2f}x"
-            f" (target <= {r['target']:.2f}x: {'holds' if r['holds'] else 'MISSED'})"
-        )
-        lines.extend(f"  note: {n}" for n in r["notes"])
+        t.head("overhead: 5 x sleep 2 on 5 agents")
+        t.series(r, "xargs")
+        for v, label in BYTECODE.items():
+            t.title(f"  where the time goes, pytest --parex [{label}]:")
+            floors = {
+                k: f
+                for k, f in r["floors"].items()
+                if k in ("python", "import_pytest") or k.endswith("_" + v)
+            }
+            where_the_time_goes(t, r["series"][f"parex_{v}"], floors)
+            n5 = r["series"][f"parex_n5_{v}"].get("start_pooled", {})
+            if n5:
+                t.line(
+                    f"  for the record, -n 5 (xdist workers): checks start after the gate's "
+                    f"start: median {ms(n5['median'])}, worst {ms(n5['max'])}"
+                )
+            fl = r["floor"][v]
+            t.line(
+                f"  floor of a pytest-session gate: one check of true costs "
+                f"{fmt(fl['fixed_cost'])} beside its check -> 5 x sleep 2 >= "
+                f"{fmt(fl['floor_wall'])} = {num(fl['floor_vs_xargs']):.2f}x xargs"
+            )
+        t.lines.extend(f"  note: {n}" for n in r["notes"])
     if "cpu" in results:
         r = results["cpu"]
-        lines.append(f"cpu-bound: 5 x ~2 s of Python ({r['iterations']} iterations)")
-        for s in r["series"].values():
-            row(s["label"], s["wall_median"], s["cpu_median"])
+        t.head(f"cpu-bound: 5 x ~2 s of Python ({r['iterations']} iterations)")
+        t.series(r, "xargs")
+        t.line(f"header: {r['cpu_limit']}")
         sp = r["speedup"]
-        lines.append(
-            f"  parex / xargs -P5: {r['ratio']:.2f}x (target <= {r['target']:.2f}x: "
-            f"{'holds' if r['holds'] else 'MISSED'})"
-        )
-        lines.append(
-            f"  speedup reported by the summary {sp['reported']:.2f}x (sequential "
+        t.line(
+            f"speedup reported by the summary {num(sp['reported']):.2f}x (sequential "
             f"{fmt(sp['reported_sequential'])} = sum of durations measured side by side, "
-            f"gate wall {fmt(sp['gate_wall'])})"
+            f"gate wall {fmt(sp['gate_wall'])}, process wall {fmt(sp['process_wall'])})"
         )
-        lines.append(
-            f"  speedup measured (-p no:xdist wall / parex wall) {sp['measured']:.2f}x; "
-            f"checks only {sp['measured_checks_only']:.2f}x; cpu / wall {sp['cpu_based']:.2f}x;"
-            f" reported overstates by {sp['overstated_by']:.2f}x"
+        t.line(
+            f"speedup measured (-n 0 wall / parex wall) {num(sp['measured']):.2f}x; checks only "
+            f"{num(sp['measured_checks_only']):.2f}x; cpu / gate wall "
+            f"{num(sp['cpu_based']):.2f}x; reported overstates by "
+            f"{num(sp['overstated_by']):.2f}x"
         )
+        t.title("  where the time goes, pytest --parex:")
+        where_the_time_goes(t, r["series"]["parex"])
+    if "project" in results:
+        r = results["project"]
+        t.head(f"project: {r['project']} from PyPI (ruff, ruff format, mypy, tests)")
+        t.series(r, "best shell")
+        t.title("  each tool alone (one unmeasured warm-up run each):")
+        for name, wall in r["alone"].items():
+            t.row(f"  {name}", wall)
+        t.title("  where the time goes, pytest --parex:")
+        par = r["series"]["parex"]
+        where_the_time_goes(t, par)
+        for key, value in par.items():
+            if key.startswith("duration:"):
+                t.row(f"  check {key.split(':', 1)[1].removesuffix('_median')}", value)
+        t.lines.extend(f"  note: {n}" for n in r["notes"])
+    if "cache" in results:
+        r = results["cache"]
+        t.head(f"cache: {r['files']} files, checks data (reads), lint (no reads), tests")
+        t.series(r, "of the first")
+        for s in r["series"].values():
+            cached = s.get("cached_median")
+            if cached is not None:
+                t.line(f"{s['label']}: {cached:.0f} cached, {s.get('ran_median', 0):.0f} ran")
+        t.title(
+            "  where the time goes, unchanged rerun (keys are computed before the gate starts):"
+        )
+        where_the_time_goes(t, r["series"]["unchanged"], r["floors"])
+        k = r["keys"]
+        t.line(
+            f"key computation, {r['files']} files (benchmarks/keys.py, median of {k['reps']}): "
+            f"git warm {k['git_warm_ms']} ms, cold {k['git_cold_ms']} ms; plain tree warm "
+            f"{k['walk_warm_ms']} ms, cold {k['walk_cold_ms']} ms"
+        )
+        t.lines.extend(f"  PROBLEM: {p}" for p in r["problems"])
+    if "selfgate" in results:
+        r = results["selfgate"]
+        t.head(f"selfgate: this repository's own gate ({r['files']} files, a copy)")
+        for i, first in enumerate(r["first"]):
+            t.row(
+                "first run (everything runs)" if i == 0 else f"first run, attempt {i + 1}",
+                first["wall"],
+                first["cpu"],
+                f"exit code {first['returncode']}",
+            )
+        t.series(r)
+        if r["not_cached_last"]:
+            t.line(f"ran again in the last rerun: {', '.join(r['not_cached_last'])}")
     if "scheduling" in results:
         r = results["scheduling"]
         b = r["bounds"]
-        lines.append(
+        t.title(
             f"scheduling: DAG of {len(r['dag'])} checks on {b['workers']} workers "
             f"(critical path {fmt(b['critical_path'])}, work {fmt(b['total_work'])}, "
             f"lower bound {fmt(b['lower_bound'])}; with agent instances "
             f"{fmt(b['agent_lower_bound'])})"
         )
         for key, s in r["series"].items():
-            row(
+            t.row(
                 s["label"] + " makespan",
                 s["makespan_median"],
                 None,
                 f"plan predicted {fmt(r['plan_' + key])}, command wall {fmt(s['wall_median'])}",
             )
         q = r["ratios"]
-        lines.append(
-            f"  makespan / lower bound: first {q['first_vs_lower_bound']:.2f}x, "
+        t.line(
+            f"makespan / lower bound: first {q['first_vs_lower_bound']:.2f}x, "
             f"second {q['second_vs_lower_bound']:.2f}x (agent-aware: "
             f"{q['first_vs_agent_lower_bound']:.2f}x, {q['second_vs_agent_lower_bound']:.2f}x);"
             f" second / first {q['second_vs_first']:.2f}x"
         )
     if "scale" in results:
         r = results["scale"]
-        lines.append(f"scale: {r['count']} checks of true on 5 agents")
-        for s in r["series"].values():
-            row(s["label"], s["wall_median"], s["cpu_median"])
-        lines.append(
-            f"  per check: {r['per_check_ms']:.1f} ms over the 5-check run "
-            f"({r['per_check_vs_1_ms']:.1f} ms over the 1-check run); target <= "
-            f"{r['target_ms']:.0f} ms: {'holds' if r['holds'] else 'MISSED'}"
+        t.title(f"scale: {r['count']} checks of true on 5 agents")
+        t.series(r)
+        t.line(
+            f"per check: {r['per_check_ms']:.1f} ms over the 5-check run "
+            f"({r['per_check_vs_1_ms']:.1f} ms over the 1-check run)"
         )
     if "failfast" in results:
         r = results["failfast"]
-        lines.append("fail-fast: failing check's end -> last cancelled process tree gone")
-        lines.append(
-            f"  latency median {r['latency_median_s'] * 1000:.0f} ms, max "
-            f"{r['latency_max_s'] * 1000:.0f} ms (target <= {r['target_s'] * 1000:.0f} ms: "
-            f"{'holds' if r['holds'] else 'MISSED'}); command wall "
+        t.title("fail-fast: failing check's end -> last cancelled process tree gone")
+        t.line(
+            f"latency median {r['latency_median_s'] * 1000:.0f} ms, max "
+            f"{r['latency_max_s'] * 1000:.0f} ms; command wall "
             f"{fmt(r['series']['wall_median'])}"
         )
-    return "\n".join(lines) + "\n"
+    targets = [tg for section in SECTIONS for tg in results.get(section, {}).get("targets", [])]
+    if targets:
+        t.title(f"{'targets':<68} {'figure':>8} {'target':>9}")
+        for tg in targets:
+            unit = tg["unit"]
+            figure = "-" if tg["figure"] is None else f"{tg['figure']:.2f}{unit}"
+            t.lines.append(
+                f"  {tg['name']:<66} {figure:>8} <= {tg['limit']:.2f}{unit:<3} "
+                f"{'holds' if tg['holds'] else 'MISSED'}"
+                + (f"  ({tg['note']})" if tg["note"] else "")
+            )
+    return t.text()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -743,6 +1806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--tox", default=None, help="The tox executable (default: on PATH)")
     parser.add_argument("--scale", type=int, default=200, help="Checks in the scale run")
+    parser.add_argument("--files", type=int, default=5000, help="Files in the cache run")
     parser.add_argument(
         "--cpu-iterations",
         type=int,
@@ -750,17 +1814,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Loop iterations of one CPU-bound check (default: calibrated to ~2 s here); pin it"
         " to compare two runs",
     )
+    parser.add_argument(
+        "--project",
+        default=DEFAULT_PROJECT,
+        help=f"The PyPI project of the project section, NAME==VERSION (default {DEFAULT_PROJECT})",
+    )
+    parser.add_argument(
+        "--project-deps",
+        default="",
+        help="Comma-separated extra requirements its tests need (beyond what it declares)",
+    )
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="Keep the project's download and venv here, for the next run (default: a temporary"
+        " directory, removed)",
+    )
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown or args.reps < 1:
         parser.error(f"unknown section(s) {unknown}" if unknown else "--reps must be >= 1")
     results: dict[str, Any] = {"machine_before": machine(), "reps": args.reps}
+    warning = load_warning(results["machine_before"]["loadavg"][0])
+    print(f"load average {results['machine_before']['loadavg']}", file=sys.stderr)
+    if warning:
+        print(warning, file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="parex-bench-") as tmp:
         root = Path(tmp).resolve()
+        workdir = Path(args.workdir).resolve() if args.workdir else root / "workdir"
+        deps = [d.strip() for d in args.project_deps.split(",") if d.strip()]
         runners: dict[str, Callable[[], dict[str, Any]]] = {
             "overhead": lambda: overhead(root, args.reps, find_tox(args.tox)),
             "cpu": lambda: cpu_bound(root, args.reps, args.cpu_iterations),
+            "project": lambda: project(root, args.reps, args.project, workdir, deps),
+            "cache": lambda: cache(root, args.reps, args.files),
+            "selfgate": lambda: selfgate(root, args.reps),
             "scheduling": lambda: scheduling(root, args.reps),
             "scale": lambda: scale(root, args.reps, args.scale),
             "failfast": lambda: failfast(root, args.reps),
@@ -768,19 +1857,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for section in SECTIONS:
                 if section in only:
-                    print(f"[{time.strftime('%H:%M:%S')}] {section} ...", file=sys.stderr)
+                    print(
+                        f"[{time.strftime('%H:%M:%S')}] {section} ... (load "
+                        f"{os.getloadavg()[0]:.2f})",
+                        file=sys.stderr,
+                    )
                     results[section] = runners[section]()
         finally:
             assert_nothing_left(root, "benchmarks")
     results["machine_after"] = machine()
+    results["targets"] = [
+        tg for section in SECTIONS for tg in results.get(section, {}).get("targets", [])
+    ]
     text = table(results)
     m0, m1 = results["machine_before"], results["machine_after"]
+    load0 = "/".join(f"{x:.2f}" for x in m0["loadavg"])
+    load1 = "/".join(f"{x:.2f}" for x in m1["loadavg"])
     header = (
         f"pytest-parex benchmarks: {args.reps} repetitions, medians; Python {m0['python']}, "
-        f"{m0['cpus']} cpus, load {m0['loadavg'][0]:.2f} -> {m1['loadavg'][0]:.2f}"
+        f"{m0['cpus']} cpus, load average (1/5/15 min) {load0} before, {load1} after"
         + (", PYTHONDONTWRITEBYTECODE=1" if m0["PYTHONDONTWRITEBYTECODE"] else "")
     )
     print(header)
+    for load in (m0["loadavg"][0], m1["loadavg"][0]):
+        if load_warning(load):
+            print(load_warning(load))
+            break
     print(text, end="")
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"figures written to {args.json}")
