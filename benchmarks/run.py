@@ -559,7 +559,7 @@ def overhead(root: Path, reps: int, tox: str | None) -> dict[str, Any]:
         starts = par.pooled.get("start", [])
         targets.append(
             target(
-                f"5 x sleep 2: last check's start after the gate's start [{label}]",
+                f"5 x sleep 2: last start after the gate's start [{label}]",
                 par.fig("last_start"),
                 TARGETS["start_offset_s"],
                 "s",
@@ -1629,7 +1629,7 @@ def where_the_time_goes(
     ]
     for label, key in parts:
         if key == "before_gate":
-            value = num(s.get("process_wall_median")) - num(s.get("gate_wall_median"))
+            value = num(s.get("before_gate_median"))
         elif key is None:
             value = num(s.get("last_end_median")) - num(s.get("last_start_median"))
         else:
@@ -1644,8 +1644,18 @@ def where_the_time_goes(
         f"  process wall {fmt(s.get('process_wall_median'))} vs gate wall "
         f"{fmt(s.get('gate_wall_median'))} (command wall {fmt(s.get('wall_median'))})"
     )
-    for f in (floors or {}).values():
+    floors = floors or {}
+    for f in floors.values():
         t.row("  floor: " + f["label"], f["wall_median"], f["cpu_median"])
+    if "python" in floors and "import_pytest" in floors:
+        before = num(s.get("before_gate_median"))
+        python = num(floors["python"]["wall_median"])
+        imported = num(floors["import_pytest"]["wall_median"])
+        t.line(
+            f"  of the {fmt(before)} before the gate: the interpreter ~{fmt(python)}, import "
+            f"pytest ~{fmt(imported - python)}, the rest (plugins, configuration, the gate's "
+            f"setup) ~{fmt(before - imported)}"
+        )
 
 
 def table(results: Mapping[str, Any]) -> str:
@@ -1781,12 +1791,14 @@ def table(results: Mapping[str, Any]) -> str:
         )
     targets = [tg for section in SECTIONS for tg in results.get(section, {}).get("targets", [])]
     if targets:
-        t.title(f"{'targets':<68} {'figure':>8} {'target':>9}")
+        t.title(f"{'targets':<78} {'figure':>9}    {'target':<9}")
         for tg in targets:
             unit = tg["unit"]
-            figure = "-" if tg["figure"] is None else f"{tg['figure']:.2f}{unit}"
+            digits = 2 if unit else 0  # a count
+            figure = "-" if tg["figure"] is None else f"{tg['figure']:.{digits}f}{unit}"
+            limit = f"{tg['limit']:.{digits}f}{unit}"
             t.lines.append(
-                f"  {tg['name']:<66} {figure:>8} <= {tg['limit']:.2f}{unit:<3} "
+                f"  {tg['name']:<76} {figure:>9} <= {limit:<9} "
                 f"{'holds' if tg['holds'] else 'MISSED'}"
                 + (f"  ({tg['note']})" if tg["note"] else "")
             )
