@@ -25,6 +25,9 @@ from pytest_parex.results import BAD, GOOD, Status
 PENDING, RUNNING, DONE = "pending", "running", "done"
 
 _EPSILON = 1e-9
+
+SHORT_CPU = 1.0
+"""Seconds: a check expected to take no longer is never held back by the CPU limit."""
 """Float slack when comparing expected ends (sums of durations)."""
 
 
@@ -353,9 +356,12 @@ class Dispatcher:
         # CPU-bound checks beyond the cores only stretch each other; a check too big for the
         # cores still starts, alone; a check that is not CPU-bound always fits. The last
         # CPU-bound checks, too few to fill the cores, start rather than leave cores idle.
+        # A check expected to take at most SHORT_CPU seconds starts anyway: holding a linter
+        # back behind a long test shard costs more (its verdict comes late) than it saves.
         share = self._share[name]
         crowded = running and self._cpu_running + share > self._cpu_limit
-        if share and crowded and cpubound.fills(self._cpu_pending, self.cores):
+        short = self.expected_duration(name) <= SHORT_CPU
+        if share and crowded and not short and cpubound.fills(self._cpu_pending, self.cores):
             return False
         return self.conflicts[name].isdisjoint(running)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from pytest_parex import cpubound, graph, plan
 from pytest_parex.config import DEFAULT_AGENTS, ParexConfig
-from pytest_parex.dispatch import Dispatcher, Run
+from pytest_parex.dispatch import SHORT_CPU, Dispatcher, Run
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.plan import Plan, simulate
 from pytest_parex.state import GateRun, Mode
@@ -354,12 +354,14 @@ def _assert_valid(p: Plan, config: ParexConfig, cpu: Mapping[str, float], cores:
         for i, a in enumerate(running):
             for b in running[i + 1 :]:
                 assert frozenset((a, b)) not in conflicting, (a, b)
-    # A CPU-bound check starts beyond the cores only as one of the last, too few to fill them.
+    # A CPU-bound check starts beyond the cores only as one of the last, too few to fill them,
+    # or when it is short (at most SHORT_CPU seconds).
     share = {n: cpubound.effective(cpu.get(n, 0.0)) if cores else 0.0 for n in times}
     for i, r in enumerate(p.runs):
         beside = [x.name for x in p.runs[:i] if x.start <= r.start < x.end]
         total = sum(share[n] for n in beside) + share[r.name]
-        if share[r.name] and beside and total > cpubound.limit(cores):
+        short = r.end - r.start <= SHORT_CPU
+        if share[r.name] and beside and total > cpubound.limit(cores) and not short:
             later = sum(share[x.name] for x in p.runs[i:])
             assert not cpubound.fills(later, cores), (r, beside)
 
@@ -435,3 +437,21 @@ def test_short_checks_backfill_beside_a_long_one_and_never_overlap_the_exclusive
     # What the run measured is remembered for the next one, shares beside durations.
     shares = project.path / ".pytest_cache" / "v" / "parex" / "cpu-shares"
     assert sorted(json.loads(shares.read_text())) == ["b", "c", "ex", "long"]
+
+
+def test_a_short_cpu_bound_check_is_not_held_behind_long_ones() -> None:
+    """Two long CPU-bound shards fill two cores; a linter of 0.3 s starts beside them rather
+    than after them (its verdict would come late for nothing)."""
+    checks = [
+        _check("shard1", AGENTS[0]),
+        _check("shard2", AGENTS[1]),
+        _check("lint", AGENTS[2]),
+        _check("types", AGENTS[3]),
+        _check("docs", AGENTS[4]),
+    ]
+    expected = {"shard1": 20.0, "shard2": 20.0, "lint": 0.3, "types": 8.0, "docs": 8.0}
+    shares = dict.fromkeys(expected, 1.0)
+    p = simulate(_config(checks), expected, 5, cpu=shares, cores=2)
+    starts = {r.name: r.start for r in p.runs}
+    assert starts["lint"] == 0.0
+    assert starts["types"] > 0.0 and starts["docs"] > 0.0  # long ones still wait for a core
