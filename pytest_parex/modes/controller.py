@@ -19,8 +19,8 @@ import pytest
 
 from pytest_parex import __version__, compat, runner
 from pytest_parex.dispatch import Skip
-from pytest_parex.items import ParexItem, collect, properties
-from pytest_parex.modes.base import VerdictPlugin
+from pytest_parex.items import properties
+from pytest_parex.modes.base import CollectChecks, VerdictPlugin
 from pytest_parex.results import CheckResult, Status, unrun
 from pytest_parex.state import GATE_PRINT, GateRun
 from pytest_parex.workers import (
@@ -33,8 +33,10 @@ from pytest_parex.workers import (
 )
 
 
-class ControllerPlugin(VerdictPlugin):
-    """Schedules the checks on the workers; owns the verdict."""
+class ControllerPlugin(CollectChecks, VerdictPlugin):
+    """Schedules the checks on the workers; owns the verdict. It collects the checks itself
+    (xdist's DSession collects nothing here): the workers' collections are held to its choice,
+    not the other way round."""
 
     def __init__(self, config: pytest.Config, run: GateRun) -> None:
         super().__init__(config, run)
@@ -49,21 +51,6 @@ class ControllerPlugin(VerdictPlugin):
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         super().pytest_sessionstart(session)
         self.session = session
-
-    # ------------------------------------------------------------------ the checks
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session: pytest.Session) -> bool:
-        # The controller's own choice of checks (xdist's DSession collects nothing here):
-        # the workers' collections are held to it, not the other way round.
-        collect(session, self.run.config_path, park=False)
-        return True
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        self.run.select([it.name for it in items if isinstance(it, ParexItem)])
 
     # ------------------------------------------------------------------ the workers
 
