@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_parex.child.shard import group_by_file, split
+from pytest_parex.child.shard import group_by_file, split, units
 
 
 def _load(shard: list[str], durations: dict[str, float]) -> float:
@@ -124,3 +124,81 @@ def test_group_by_file() -> None:
         "tests/test_c.py": ["tests/test_c.py"],
     }
     assert list(group_by_file(nodeids)) == ["tests/test_b.py", "tests/test_a.py", "tests/test_c.py"]
+
+
+# A suite like more-itertools: one file holds most of the time.
+BIG = [f"tests/test_more.py::test_{i}" for i in range(6)]
+SMALL = ["tests/test_a.py::test_x", "tests/test_b.py::test_y", "tests/test_b.py::test_z"]
+
+
+def test_units_are_files_when_no_file_outweighs_a_share() -> None:
+    files = {"tests/test_more.py": 3.0, "tests/test_a.py": 2.0, "tests/test_b.py": 2.0}
+    unit, weights = units(BIG + SMALL, 2, files, {})
+    assert set(unit.values()) == set(files)
+    assert unit["tests/test_b.py::test_z"] == "tests/test_b.py"
+    assert weights == files
+
+
+def test_units_split_a_file_that_outweighs_a_share_into_its_tests() -> None:
+    files = {"tests/test_more.py": 12.0, "tests/test_a.py": 1.0, "tests/test_b.py": 1.0}
+    tests = {nodeid: 2.0 for nodeid in BIG}
+    unit, weights = units(BIG + SMALL, 2, files, tests)
+    assert all(unit[nodeid] == nodeid for nodeid in BIG)
+    assert unit["tests/test_a.py::test_x"] == "tests/test_a.py"
+    shards = split(sorted(set(unit.values())), 2, weights)
+    # 14 s of work: 7 s a shard, where the file as one unit would have left 12 s against 2 s.
+    assert [_load(shard, weights) for shard in shards] == [7.0, 7.0]
+
+
+def test_units_share_a_heavy_file_equally_when_its_tests_are_unknown() -> None:
+    files = {"tests/test_more.py": 12.0, "tests/test_a.py": 1.0, "tests/test_b.py": 1.0}
+    # One test known: the others get its mean, the file is split.
+    unit, weights = units(BIG + SMALL, 2, files, {BIG[0]: 4.0})
+    assert all(unit[nodeid] == nodeid for nodeid in BIG)
+    assert [weights[nodeid] for nodeid in BIG] == [4.0] * 6
+    # None known: each gets an equal part of the file's 12 s.
+    unit, weights = units(BIG + SMALL, 2, files, {})
+    assert all(unit[nodeid] == nodeid for nodeid in BIG)
+    assert [weights[nodeid] for nodeid in BIG] == [2.0] * 6
+    assert weights["tests/test_b.py"] == 1.0
+
+
+def test_units_without_durations_are_files_and_with_few_files_tests() -> None:
+    unit, weights = units(BIG + SMALL, 2)
+    assert set(unit.values()) == {"tests/test_more.py", "tests/test_a.py", "tests/test_b.py"}
+    assert set(weights.values()) == {1.0}
+    unit, _ = units(BIG, 2, {"tests/test_more.py": 50.0})
+    assert all(unit[nodeid] == nodeid for nodeid in BIG)
+    # One shard: nothing to balance, files stay whole.
+    unit, _ = units(BIG + SMALL, 1, {"tests/test_more.py": 50.0})
+    assert unit[BIG[0]] == "tests/test_more.py"
+
+
+@settings(database=None)
+@given(
+    layout=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=8),
+    n=st.integers(min_value=1, max_value=5),
+    seconds=st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=60),
+)
+def test_units_keep_a_file_whole_or_split_it_entirely(
+    layout: list[int], n: int, seconds: list[float]
+) -> None:
+    nodeids = [f"t/f{f}.py::test_{t}" for f, count in enumerate(layout) for t in range(count)]
+    tests = {nodeid: seconds[i % len(seconds)] for i, nodeid in enumerate(nodeids)}
+    files: dict[str, float] = {}
+    for nodeid, s in tests.items():
+        files[nodeid.split("::")[0]] = files.get(nodeid.split("::")[0], 0.0) + s
+    unit, weights = units(nodeids, n, files, tests)
+    assert set(unit) == set(nodeids)
+    assert set(weights) == set(unit.values())
+    for file in files:
+        mine = {unit[nodeid] for nodeid in nodeids if nodeid.startswith(file + "::")}
+        assert mine == {file} or all("::" in u for u in mine)
+    # A file left whole weighs no more than a share (or is a single test, or there is one
+    # shard), and a plan built on these units stays within one unit of the average.
+    share = sum(files.values()) / n
+    for file, count in zip(files, layout, strict=True):
+        if file in weights:
+            assert n == 1 or count == 1 or weights[file] <= share + 1e-9
+    loads = [_load(shard, weights) for shard in split(sorted(weights), n, weights)]
+    assert max(loads) <= sum(weights.values()) / n + max(weights.values()) + 1e-6

@@ -2,9 +2,10 @@
 (``-p pytest_parex.child.shard --parex-shard 2/3 --parex-shard-durations FILE``).
 
 Every shard collects the whole suite and keeps its share of the test *files* (of the tests
-themselves when there are fewer files than shards), split by
-:func:`split` on the durations the gate remembered. Every shard reads
-the same durations file, so the shares are disjoint and together cover every selected test.
+themselves when there are fewer files than shards, or of a file that alone outweighs a shard's
+share: :func:`units`), split by :func:`split` on the durations the gate remembered. Every
+shard reads the same durations file, so the shares are disjoint and together cover every
+selected test.
 
 The split must be identical in every shard's process (and on every machine that computes it),
 so nothing here depends on hash or set order.
@@ -63,23 +64,23 @@ def _durations(path: str | None, section: str) -> Mapping[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def unit_of(nodeid: str, by_file: bool) -> str:
-    return nodeid.split("::", 1)[0] if by_file else nodeid
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     shard = config.getoption("parex_shard")
     if shard is None:
         return
     index, total = shard
-    by_file = len({unit_of(item.nodeid, True) for item in items}) >= total
-    units = sorted({unit_of(item.nodeid, by_file) for item in items})
     path = config.getoption("parex_shard_durations")
-    shares = split(units, total, _durations(path, "files" if by_file else "tests"))
+    unit, weights = units(
+        [item.nodeid for item in items],
+        total,
+        _durations(path, "files"),
+        _durations(path, "tests"),
+    )
+    shares = split(sorted(set(unit.values())), total, weights)
     mine = set(shares[index - 1])
-    kept = [item for item in items if unit_of(item.nodeid, by_file) in mine]
-    dropped = [item for item in items if unit_of(item.nodeid, by_file) not in mine]
+    kept = [item for item in items if unit[item.nodeid] in mine]
+    dropped = [item for item in items if unit[item.nodeid] not in mine]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = kept
@@ -88,7 +89,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # ---------------------------------------------------------------------------- the split
 
 
-def _weights(units: Sequence[str], durations: Mapping[str, Any] | None) -> dict[str, float]:
+def _weights(names: Sequence[str], durations: Mapping[str, Any] | None) -> dict[str, float]:
     """Duration of every unit; unknown ones get the mean of the known ones.
 
     The mean (rather than 0) keeps new tests from all piling onto one shard;
@@ -97,16 +98,59 @@ def _weights(units: Sequence[str], durations: Mapping[str, Any] | None) -> dict[
     make the greedy choice meaningless.
     """
     known = {
-        unit: float(value)
-        for unit in units
-        if durations is not None
-        and isinstance(value := durations.get(unit), (int, float))
+        unit: float(durations[unit])
+        for unit in names
+        if durations is not None and _known(durations, unit)
+    }
+    default = math.fsum(known.values()) / len(known) if known else 1.0
+    return {unit: known.get(unit, default) for unit in names}
+
+
+def units(
+    nodeids: Sequence[str],
+    n: int,
+    files: Mapping[str, Any] | None = None,
+    tests: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, str], dict[str, float]]:
+    """The unit every node id is shared out in, and every unit's weight (seconds).
+
+    A test file is one unit, so its module- and class-scoped fixtures are set up once: when
+    there are at least *n* files. A file whose remembered duration alone is more than a
+    shard's share (the total over *n*) would hold one shard back whatever the split, so its
+    tests become units of their own (weighed on their remembered durations; unknown ones get
+    the mean of the file's known ones, or an equal part of the file). With fewer files than
+    shards every test is a unit.
+    """
+    groups = group_by_file(nodeids)
+    if len(groups) < n:
+        every = sorted(set(nodeids))
+        return {nodeid: nodeid for nodeid in nodeids}, _weights(every, tests)
+    file_weights = _weights(sorted(groups), files)
+    share = math.fsum(file_weights.values()) / n
+    unit: dict[str, str] = {}
+    weights: dict[str, float] = {}
+    for file, ids in groups.items():
+        own = sorted(set(ids))
+        if n == 1 or len(own) == 1 or file_weights[file] <= share:
+            unit.update(dict.fromkeys(ids, file))
+            weights[file] = file_weights[file]
+            continue
+        test_weights = _weights(own, tests)
+        if not any(_known(tests, nodeid) for nodeid in own):
+            test_weights = dict.fromkeys(own, file_weights[file] / len(own))
+        unit.update({nodeid: nodeid for nodeid in ids})
+        weights.update(test_weights)
+    return unit, weights
+
+
+def _known(durations: Mapping[str, Any] | None, unit: str) -> bool:
+    value = durations.get(unit) if durations is not None else None
+    return (
+        isinstance(value, (int, float))
         and not isinstance(value, bool)
         and math.isfinite(value)
         and value >= 0
-    }
-    default = math.fsum(known.values()) / len(known) if known else 1.0
-    return {unit: known.get(unit, default) for unit in units}
+    )
 
 
 def split(
