@@ -44,7 +44,7 @@ from pytest_parex.resultcache import (
 )
 
 T = TypeVar("T")
-STEPS = ("listing", "reads", "index load", "stat+hash", "tools+dists", "parts", "total", "lookup")
+STEPS = ("reads", "listing", "index load", "stat+hash", "tools+dists", "parts", "total", "lookup")
 CHECKS: dict[str, tuple[str, ...] | None] = {
     "lint": ("**/*.py", "pyproject.toml"),
     "data": ("pkg1*/data/*.txt",),
@@ -128,11 +128,12 @@ def compute_keys(root: Path, state: Path, timer: Timer) -> tuple[dict[str, KeyPa
     cpu0 = cpu_now()
     exclude = [".pytest_cache"]
     scanner = Scanner(root, exclude=exclude)  # one per key computation: listings shared
-    everything = timer.measure("listing", scanner.project_files)
+    scanner.start_project_files()  # as the gate does: git lists while the reads are matched
     declared = timer.measure(
         "reads",
         lambda: {n: scanner.matching(r) for n, r in CHECKS.items() if r is not None},
     )
+    everything = timer.measure("listing", scanner.project_files)
     index_path = state / "index.json"
     index, warning = timer.measure("index load", lambda: FileIndex.load(index_path))
     if warning:

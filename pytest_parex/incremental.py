@@ -129,6 +129,8 @@ class Incremental:
     def key_parts(self, checks: Sequence[Check]) -> dict[str, KeyParts]:
         """The key parts of ``checks`` now: one scan of the tree, one pass over the index."""
         scanner = Scanner(self.rootdir, exclude=self.exclude)
+        if not all(check.reads for check in checks):
+            scanner.start_project_files()  # git lists while the reads are matched
         project: list[str] | None = None
         inputs: dict[str, list[str]] = {}
         for check in checks:

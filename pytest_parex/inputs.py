@@ -27,6 +27,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -259,11 +260,30 @@ class Scanner:
         self.root = str(root)
         self.excluded = _Excludes.of(exclude)
         self._listings: dict[str, _Listing | None] = {}
+        self._git: threading.Thread | None = None
+        self._git_listed: list[list[str] | None] = []
+
+    def start_project_files(self) -> None:
+        """Start git's listing for :meth:`project_files` in the background, so that ``git
+        ls-files`` (its own process: a walk of the tree for untracked files) runs while this
+        scanner matches ``reads`` patterns."""
+        if self._git is None:
+            root = Path(self.root)
+            self._git = threading.Thread(
+                target=lambda: self._git_listed.append(_git_files(root)),
+                name="parex-git-ls-files",
+                daemon=True,
+            )
+            self._git.start()
 
     def project_files(self) -> list[str]:
         """:func:`project_files` of this scanner's root and excludes (a walk outside git
         fills the listings that ``reads`` matching then re-uses)."""
-        listed = _git_files(Path(self.root))
+        self.start_project_files()
+        assert self._git is not None
+        self._git.join()
+        # Empty when the thread died (it cannot, short of a bug): a walk is always right.
+        listed = self._git_listed[0] if self._git_listed else None
         if listed is None:
             return sorted(self.walk())
         if self.excluded.exact:
