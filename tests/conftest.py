@@ -23,8 +23,14 @@ from pytest_parex.config import DEFAULT_AGENTS, Check, ParexConfig, to_toml
 # Hypothesis fails an example that runs longer than its deadline (200 ms by default), and on a
 # loaded machine a descheduled process does, whatever the code under test: no deadlines here.
 # Bounded example counts, not time, keep the property tests short.
-settings.register_profile("parex-tests", deadline=None)
-settings.load_profile("parex-tests")
+# On CI (CI=true, as .ci/run sets it) the examples are the same on every run (derandomize) and
+# no example database is kept: a red CI run is the code's doing, not the draw's. Locally the
+# draw is random, to go on finding new cases; a failure prints the blob that reproduces it.
+settings.register_profile("parex-tests", deadline=None, print_blob=True)
+settings.register_profile(
+    "parex-ci", deadline=None, print_blob=True, derandomize=True, database=None
+)
+settings.load_profile("parex-ci" if os.environ.get("CI") else "parex-tests")
 
 # A check command that records its own start and end (wall clock) in times/NAME.json,
 # then sleeps and exits with the given code. Usage: rec.py NAME SECONDS [EXIT] [TOKEN].
