@@ -1231,6 +1231,18 @@ def copy_worktree(src: Path, dest: Path) -> int:
     return count
 
 
+def failed_tests(proj: Path) -> list[str]:
+    """The ``FAILED``/``ERROR`` lines of pytest's short summary in the gate's check logs."""
+    found: list[str] = []
+    for log in sorted((proj / ".parex" / "logs").glob("*.log")):
+        found += [
+            f"{log.name}: {line}"
+            for line in log.read_text(errors="replace").splitlines()
+            if line.startswith(("FAILED ", "ERROR "))
+        ]
+    return found
+
+
 def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
     """This repository's own gate twice (a copy of its working tree): the second run.
 
@@ -1253,11 +1265,15 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
                 "returncode": m.returncode,
                 "status": status,
                 "tail": m.output.splitlines()[-40:] if m.returncode else [],
+                # Which tests failed, from the failed checks' logs (kept whole in .parex/logs).
+                "failed_tests": failed_tests(proj) if m.returncode else [],
             }
         )
         print(
             f"  selfgate: run {attempt + 1}: exit code {m.returncode} in {m.wall:.1f}s: "
             + ", ".join(f"{k} {v}" for k, v in status.items()),
+            *(f"    {line}" for line in first[-1]["failed_tests"]),
+            sep="\n",
             file=sys.stderr,
         )
         if m.returncode == 0:
