@@ -234,9 +234,13 @@ class Project:
 
     def interrupt(self, args: Sequence[str], started: Sequence[str]) -> tuple[int, str]:
         """Run ``pytest ARGS`` here, wait until the ``started`` checks have printed that they
-        started, send SIGINT (Ctrl-C) to the gate alone; return its exit code and output."""
+        started, send SIGINT (Ctrl-C) to the gate alone; return its exit code and output.
+
+        The gate starts with SIGINT at its default, whatever this process inherited: a shell
+        script's background job (``... &``, ``nohup``) runs with SIGINT ignored, Python keeps
+        an ignored SIGINT ignored, and the gate would never see the Ctrl-C."""
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *args],
+            [sys.executable, "-c", DEFAULT_SIGINT_EXEC, "-m", "pytest", *args],
             cwd=self.path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -250,7 +254,12 @@ class Project:
                 pytest.fail("the checks never started:\n" + out.decode(errors="replace"))
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate(timeout=30)
+            pytest.fail("the gate was still running 60 s after Ctrl-C:\n" + out.decode("replace"))
         return proc.returncode, out.decode(errors="replace")
 
     def leftovers(self) -> list[str]:
@@ -258,6 +267,14 @@ class Project:
 
     def json_report(self, name: str = "report.json") -> Any:
         return json.loads((self.path / name).read_text())
+
+
+# ``python -c DEFAULT_SIGINT_EXEC ARGS...`` becomes ``python ARGS...`` with SIGINT at its default
+# (an exec keeps a default disposition, and the new interpreter then installs its own handler).
+DEFAULT_SIGINT_EXEC = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
 
 
 def processes_with(token: str) -> list[str]:
