@@ -261,20 +261,25 @@ class Scanner:
         self.excluded = _Excludes.of(exclude)
         self._listings: dict[str, _Listing | None] = {}
         self._git: threading.Thread | None = None
-        self._git_listed: list[list[str] | None] = []
+        # What _git_files returned, or what it raised (raised again by project_files).
+        self._git_outcome: list[str] | BaseException | None = None
 
     def start_project_files(self) -> None:
         """Start git's listing for :meth:`project_files` in the background, so that ``git
         ls-files`` (its own process: a walk of the tree for untracked files) runs while this
         scanner matches ``reads`` patterns."""
-        if self._git is None:
-            root = Path(self.root)
-            self._git = threading.Thread(
-                target=lambda: self._git_listed.append(_git_files(root)),
-                name="parex-git-ls-files",
-                daemon=True,
-            )
-            self._git.start()
+        if self._git is not None:
+            return
+        root = Path(self.root)
+
+        def list_with_git() -> None:
+            try:
+                self._git_outcome = _git_files(root)
+            except BaseException as exc:  # handed to the caller of project_files
+                self._git_outcome = exc
+
+        self._git = threading.Thread(target=list_with_git, name="parex-git-ls-files", daemon=True)
+        self._git.start()
 
     def project_files(self) -> list[str]:
         """:func:`project_files` of this scanner's root and excludes (a walk outside git
@@ -282,8 +287,9 @@ class Scanner:
         self.start_project_files()
         assert self._git is not None
         self._git.join()
-        # Empty when the thread died (it cannot, short of a bug): a walk is always right.
-        listed = self._git_listed[0] if self._git_listed else None
+        listed = self._git_outcome
+        if isinstance(listed, BaseException):
+            raise listed
         if listed is None:
             return sorted(self.walk())
         if self.excluded.exact:

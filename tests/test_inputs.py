@@ -717,3 +717,21 @@ def test_patterns_without_doublestar_match_like_fnmatch_per_segment(
         for p, s in zip(path_segments, pattern_segments, strict=True)
     )
     assert bool(compile_pattern(pattern).regex.fullmatch("/".join(path_segments))) == expected
+
+
+def test_the_background_git_listing_hands_its_error_to_project_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git lists in a thread while reads are matched; a failure there is not turned into a
+    # silent walk: project_files raises it, as a listing in the caller's thread would.
+    (tmp_path / "a.py").write_text("x = 1\n")
+
+    def broken(root: Path) -> list[str] | None:
+        raise RuntimeError(f"listing {root.name} failed")
+
+    monkeypatch.setattr(inputs, "_git_files", broken)
+    scanner = Scanner(tmp_path)
+    scanner.start_project_files()
+    assert scanner.matching(["*.py"]) == ["a.py"]
+    with pytest.raises(RuntimeError, match="failed"):
+        scanner.project_files()
