@@ -1265,7 +1265,7 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
                 "returncode": m.returncode,
                 "status": status,
                 "tail": m.output.splitlines()[-40:] if m.returncode else [],
-                # Which tests failed, from the failed checks' logs (kept whole in .parex/logs).
+                # Which tests failed, from the checks' logs (kept whole in .parex/logs).
                 "failed_tests": failed_tests(proj) if m.returncode else [],
             }
         )

@@ -185,9 +185,7 @@ def test_units_keep_a_file_whole_or_split_it_entirely(
 ) -> None:
     nodeids = [f"t/f{f}.py::test_{t}" for f, count in enumerate(layout) for t in range(count)]
     tests = {nodeid: seconds[i % len(seconds)] for i, nodeid in enumerate(nodeids)}
-    files: dict[str, float] = {}
-    for nodeid, s in tests.items():
-        files[nodeid.split("::")[0]] = files.get(nodeid.split("::")[0], 0.0) + s
+    files = {file: sum(tests[i] for i in ids) for file, ids in group_by_file(nodeids).items()}
     unit, weights = units(nodeids, n, files, tests)
     assert set(unit) == set(nodeids)
     assert set(weights) == set(unit.values())

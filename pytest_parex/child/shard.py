@@ -135,11 +135,11 @@ def units(
             unit.update(dict.fromkeys(ids, file))
             weights[file] = file_weights[file]
             continue
-        test_weights = _weights(own, tests)
-        if not any(_known(tests, nodeid) for nodeid in own):
-            test_weights = dict.fromkeys(own, file_weights[file] / len(own))
         unit.update({nodeid: nodeid for nodeid in ids})
-        weights.update(test_weights)
+        if any(_known(tests, nodeid) for nodeid in own):
+            weights.update(_weights(own, tests))
+        else:
+            weights.update(dict.fromkeys(own, file_weights[file] / len(own)))
     return unit, weights
 
 
