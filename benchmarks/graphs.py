@@ -30,9 +30,9 @@ from typing import Any
 
 from pytest_parex import config as config_mod
 from pytest_parex import cpubound, graph, plan
+from pytest_parex.cache.incremental import Decision, _runs_together
 from pytest_parex.config import DEFAULT_AGENTS, ParexConfig
 from pytest_parex.dispatch import Dispatcher, Run, Skip
-from pytest_parex.incremental import Decision, _runs_together
 from pytest_parex.output import github, jsonreport, live, summary, timeline
 from pytest_parex.results import CheckResult, GateResult, Status, gate_result, unrun
 

@@ -33,15 +33,15 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pytest_parex.inputs import FileIndex, Scanner
-from pytest_parex.resultcache import (
-    KeyParts,
-    ResultCache,
-    env_values,
+from pytest_parex.cache.digests import FileIndex
+from pytest_parex.cache.identity import (
     executable_identity,
     installed_distributions,
     python_identity,
 )
+from pytest_parex.cache.key import KeyParts, env_values
+from pytest_parex.cache.listing import Scanner
+from pytest_parex.cache.store import ResultCache
 
 T = TypeVar("T")
 STEPS = ("reads", "listing", "index load", "stat+hash", "tools+dists", "parts", "total", "lookup")

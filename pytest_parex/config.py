@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_parex import graph, kinds
-from pytest_parex.inputs import compile_pattern
+from pytest_parex.cache.listing import compile_pattern
 from pytest_parex.kinds.base import Key
 
 if sys.version_info >= (3, 11):

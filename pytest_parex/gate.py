@@ -20,13 +20,13 @@ from pytest_parex import (
     __version__,
     cpubound,
     discovery,
-    incremental,
     options,
     plan,
     testplugins,
     workers,
 )
 from pytest_parex import config as cfg
+from pytest_parex.cache import incremental
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
 from pytest_parex.kinds.base import RunContext

@@ -18,7 +18,7 @@ from pytest_parex.kinds.base import RunContext
 from pytest_parex.results import CheckResult, Status, unrun
 
 if TYPE_CHECKING:
-    from pytest_parex.incremental import Incremental
+    from pytest_parex.cache.incremental import Incremental
     from pytest_parex.workers import Capped
 
 

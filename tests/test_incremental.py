@@ -1,6 +1,6 @@
 """End to end: the incremental gate replays a check's last pass when nothing it depends on
 changed, and only then (real files, real processes; the pure parts are in
-test_inputs.py and test_resultcache.py)."""
+test_cache_files.py and test_cache_store.py)."""
 
 from __future__ import annotations
 

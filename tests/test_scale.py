@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 from pytest_parex import config as cfg
 from pytest_parex import cpubound, graph, plan
+from pytest_parex.cache.incremental import Decision, _runs_together
 from pytest_parex.config import Check, ConfigError, ParexConfig
 from pytest_parex.dispatch import DONE, PENDING, Action, Cancel, Dispatcher, Run, Skip
-from pytest_parex.incremental import Decision, _runs_together
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.mintree import MinTree
 from pytest_parex.output import github, jsonreport, live, summary, timeline

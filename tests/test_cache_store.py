@@ -1,4 +1,4 @@
-"""Tests for pytest_parex.resultcache: key parts, reasons, part helpers and the on-disk store,
+"""Tests for pytest_parex.cache: key parts, reasons, identities and the on-disk store,
 plus a model-based test of the whole pipeline (inputs -> digests -> parts -> store)."""
 
 from __future__ import annotations
@@ -20,20 +20,18 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pytest_parex.inputs import FileIndex, matching_files, project_files
-from pytest_parex.resultcache import (
-    Entry,
-    KeyParts,
-    Lookup,
-    ResultCache,
-    env_values,
+from pytest_parex.cache.digests import FileIndex
+from pytest_parex.cache.identity import (
     executable_identity,
-    explain,
     installed_distributions,
     normalise_distribution,
     python_identity,
     resolve_executable,
 )
+from pytest_parex.cache.key import KeyParts, env_values
+from pytest_parex.cache.listing import matching_files, project_files
+from pytest_parex.cache.reasons import explain
+from pytest_parex.cache.store import Entry, Lookup, ResultCache
 
 AGED = 3600 * 10**9
 
@@ -565,7 +563,7 @@ def test_concurrent_processes_never_see_a_torn_entry(tmp_path: Path) -> None:
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from pathlib import Path
-        from test_resultcache import cache, hammer
+        from test_cache_store import cache, hammer
         hammer(cache(Path(sys.argv[1])), int(sys.argv[2]), 300)
         """
     )

@@ -1,5 +1,5 @@
-"""Tests for pytest_parex.inputs: project listing, reads globs and content digests (real files,
-real git repositories)."""
+"""Tests for pytest_parex.cache.listing and .digests: project listing, reads globs and content
+digests (real files, real git repositories)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pytest_parex import inputs
-from pytest_parex.inputs import (
-    FileIndex,
+from pytest_parex.cache import listing
+from pytest_parex.cache.digests import FileIndex, is_unreadable
+from pytest_parex.cache.listing import (
     Scanner,
     compile_pattern,
-    is_unreadable,
     matching_files,
     project_files,
     walk_files,
@@ -273,7 +272,7 @@ def test_unlistable_directory_makes_its_inputs_unreadable(
             raise PermissionError(13, "Permission denied", path)
         return real_scandir(path)
 
-    monkeypatch.setattr(inputs.os, "scandir", scandir)
+    monkeypatch.setattr(listing.os, "scandir", scandir)
     files = project_files(root)
     assert files == ["a.py", "locked"]
     digests = FileIndex().digests(root, files)
@@ -422,7 +421,7 @@ def test_scanner_lists_each_directory_once(tmp_path: Path, monkeypatch: pytest.M
         calls.append(path)
         return real_scandir(path)
 
-    monkeypatch.setattr(inputs.os, "scandir", scandir)
+    monkeypatch.setattr(listing.os, "scandir", scandir)
     scanner = Scanner(root)
     assert scanner.matching(["src/*.py"]) == ["src/a.py"]
     assert scanner.matching(["src/*.txt", "**"]) == ["src/a.py", "src/b.txt"]
@@ -557,7 +556,7 @@ def test_vanished_fifo_and_unreadable_paths(
             raise PermissionError(13, "Permission denied", path)
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(inputs.os, "open", refusing_open)
+    monkeypatch.setattr(listing.os, "open", refusing_open)
     index = FileIndex(clock=aged_clock)
     d = index.digests(tmp_path, ["ok.py", "gone.py", "fifo", "secret.py"])
     assert set(d) == {"ok.py", "secret.py"}
@@ -729,7 +728,7 @@ def test_the_background_git_listing_hands_its_error_to_project_files(
     def broken(root: Path) -> list[str] | None:
         raise RuntimeError(f"listing {root.name} failed")
 
-    monkeypatch.setattr(inputs, "_git_files", broken)
+    monkeypatch.setattr(listing, "_git_files", broken)
     scanner = Scanner(tmp_path)
     scanner.start_project_files()
     assert scanner.matching(["*.py"]) == ["a.py"]

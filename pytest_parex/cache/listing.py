@@ -1,6 +1,4 @@
-"""Which files a check reads, and their content digests (pure: no pytest).
-
-Three pieces, used by the result cache to build a check's key:
+"""Which files a check reads (pure: no pytest).
 
 - :func:`project_files`: every file of the project, the safe default for a check that declares
   no ``reads``: what git tracks plus untracked files git does not ignore; outside git (or when
@@ -9,31 +7,23 @@ Three pieces, used by the result cache to build a check's key:
   against the file system (not the git listing: a check may well read ignored files such as
   ``data/*.csv`` or a generated ``build/schema.json``, and leaving them out of the key would
   replay a verdict on content that changed).
-- :class:`FileIndex`: content digests behind a stat shortcut that is as safe as git's index: a
-  stored digest is re-used only when size, mtime, ctime, inode and mode all match *and* the
-  file was already old when it was hashed (see :meth:`FileIndex.digests`).
+- :func:`compile_pattern`: the ``reads``/``writes`` glob language.
 
 Every path handed out is relative to the rootdir, in posix form, so a cache restored on another
-checkout or machine stays meaningful (its stat fields simply do not match, and content is
-hashed again).
+checkout or machine stays meaningful.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import stat
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from pytest_parex.files import try_write_atomic
 
 PRUNED_DIRS = frozenset(
     {
@@ -58,18 +48,6 @@ either not the project's, or rewritten by the checks themselves (``__pycache__``
 ``.hypothesis``), which would make every key differ on every run. A directory holding a
 ``pyvenv.cfg`` and any ``*.egg-info`` directory are pruned as well."""
 
-RACY_WINDOW_NS = 2_000_000_000
-"""A digest is trusted through the stat shortcut only for a file whose mtime and ctime lie at
-least this long before the moment it was hashed. Two seconds covers the coarsest timestamps in
-use (FAT, and ext4/tmpfs whose kernel clock ticks in milliseconds): an edit made after the hash
-then necessarily gets a different mtime or ctime."""
-
-INDEX_FORMAT = 2
-_CHUNK = 1 << 20
-_DIGEST_SIZE = 20
-# The digest of a path that could not be read: unique on every call, so a key that contains it
-# never equals a stored one (an unreadable input must mean "run it", never "replay").
-_UNREADABLE = "!unreadable:"
 # Variables that point git at another repository than the one holding the rootdir (a git hook
 # sets some of them): the listing must be the one of the tree under the rootdir.
 _GIT_LOCATION_VARS = (
@@ -82,11 +60,6 @@ _GIT_LOCATION_VARS = (
     "GIT_NAMESPACE",
     "GIT_PREFIX",
 )
-
-
-def is_unreadable(digest: str) -> bool:
-    """Whether a digest from :meth:`FileIndex.digests` stands for a path that could not be read."""
-    return digest.startswith(_UNREADABLE)
 
 
 # ------------------------------------------------------------------------------ paths
@@ -446,6 +419,7 @@ class Pattern:
 
 
 _WILD = re.compile(r"[*?\[]")
+_WINDOWS = os.name == "nt"
 
 
 def compile_pattern(text: str) -> Pattern:
@@ -527,269 +501,3 @@ def _translate_segment(seg: str) -> str:
         else:
             out.append(re.escape(c))
     return "".join(out)
-
-
-# ------------------------------------------------------------------------------ digests
-
-
-class FileIndex:
-    """Content digests of files behind a stat shortcut (like git's index), persisted as JSON.
-
-    An entry maps a path (relative to the rootdir given to :meth:`digests`; an absolute path,
-    such as a tool's executable, is stored as such) to ``"size mtime_ns ctime_ns inode mode
-    digest"``: one string, because JSON parses 5,000 strings several times faster than 5,000
-    lists of large integers, and the shortcut only needs to compare the stat part with the
-    file's current one. Only entries that were not racy when hashed are kept (a racy entry
-    can never be re-used, see :meth:`digests`). One rootdir per index; not thread-safe.
-    """
-
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], int] = time.time_ns,
-        racy_window_ns: int = RACY_WINDOW_NS,
-    ) -> None:
-        self._entries: dict[str, str] = {}
-        self._clock = clock
-        self._window = racy_window_ns
-        # Loaded entries are trusted only for files whose mtime and ctime lie a racy window
-        # before the index file's own mtime (see load()); entries hashed in this process were
-        # checked against our clock when they were stored.
-        self._loaded_limit = -1
-        self._fresh: set[str] = set()
-        self._asked: list[list[str]] = []
-        self._root = "."
-        self.changed = False
-        """Whether an entry was added, refreshed or dropped since loading."""
-        self.hashed = 0
-        """How many paths :meth:`digests` read since loading (for figures and tests)."""
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, path: object) -> bool:
-        return path in self._entries
-
-    # -------------------------------------------------------------------------- persistence
-
-    @classmethod
-    def load(
-        cls,
-        path: Path,
-        *,
-        clock: Callable[[], int] = time.time_ns,
-        racy_window_ns: int = RACY_WINDOW_NS,
-    ) -> tuple[FileIndex, str | None]:
-        """The index saved at ``path``: missing means empty (no warning); unreadable, corrupt or
-        of another format means empty and a one-line warning. Never raises."""
-        index = cls(clock=clock, racy_window_ns=racy_window_ns)
-        try:
-            with open(path, "rb") as fh:
-                file_mtime = os.fstat(fh.fileno()).st_mtime_ns
-                raw = fh.read()
-        except FileNotFoundError:
-            return index, None
-        except OSError as exc:
-            return index, f"parex: file index {path} unreadable ({exc.strerror}): hashing again"
-        try:
-            data = json.loads(raw)
-            if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
-                raise ValueError("another format")
-            entries = data["entries"]
-            # set(map(type, ...)): the check of 5,000 values in C, not a Python loop.
-            if not isinstance(entries, dict) or not set(map(type, entries.values())) <= {str}:
-                raise ValueError("bad entries")
-        except (ValueError, TypeError, KeyError, RecursionError):
-            return index, f"parex: file index {path} is corrupt: hashing again"
-        index._entries = entries
-        # The index file's mtime comes from the clock of the file system that stamps the files
-        # too. When that clock lags ours by more than the window (a network or VM-shared file
-        # system), our clock would call a file modified just before hashing old: git's rule,
-        # comparing with the index file's own mtime, still holds then.
-        index._loaded_limit = file_mtime - racy_window_ns
-        return index, None
-
-    def save(self, path: Path) -> str | None:
-        """Write the index atomically (temp file + ``os.replace``) if anything changed. Entries
-        not used since loading are kept while they still describe their file (a check that was
-        deselected this time) and dropped once it is gone or changed, so deleted files do not
-        pile up. Returns a one-line warning when it could not be written, None otherwise."""
-        if not self.changed:
-            return None
-        used = set().union(*self._asked)
-        for key in [k for k in self._entries if k not in used]:
-            try:
-                st = os.lstat(os.path.join(self._root, key))
-            except OSError:
-                st = None
-            if st is None or not self._entries[key].startswith(_stat_prefix(st)):
-                del self._entries[key]
-        data = {"format": INDEX_FORMAT, "entries": dict(sorted(self._entries.items()))}
-        warning = try_write_atomic(path, json.dumps(data, separators=(",", ":")).encode())
-        if warning is None:
-            self.changed = False
-        return warning
-
-    # -------------------------------------------------------------------------- digests
-
-    def digests(self, root: Path, paths: Iterable[str]) -> dict[str, str]:
-        """``{path: digest}`` of the given paths (relative to ``root``, or absolute).
-
-        A stored digest is re-used only when the path's size, mtime_ns, ctime_ns, inode and
-        mode all equal the stored ones and the entry is not *racy*: both timestamps lay at least
-        :data:`RACY_WINDOW_NS` before the moment the content was read (for a loaded entry, also
-        before the index file was written). Otherwise the content is hashed (blake2b, streamed)
-        and the entry refreshed. Why each field: size and mtime catch ordinary edits; ctime
-        catches an edit whose mtime was restored (a CI cache restore, ``touch -d``), since no
-        user can set it; the inode catches a file replaced by a rename; the mode catches a
-        ``chmod +x``. The racy rule is git's: an edit right after hashing, within one tick of
-        the file system's clock, would keep all the stat fields.
-
-        A regular file's digest covers its content and executable bit; a symlink's, the text it
-        points to (like git; a symlinked directory is not followed). A path that vanished, or is
-        a fifo, socket or device, is absent from the result. A path that cannot be read
-        (permissions, a directory that could not be listed) gets a digest unique to this call
-        (:func:`is_unreadable`), so no key holding it ever equals a stored one.
-        """
-        base = str(root)
-        paths = list(paths)
-        if paths and not os.path.isabs(paths[0]):
-            # The rootdir of the relative keys, for save(); a call with absolute paths only
-            # (a tool's executable, digested from a check's cwd) must not change it.
-            self._root = base
-        prefix = os.path.join(base, "")
-        now = self._clock()
-        trusted_before = now - self._window
-        limit = self._loaded_limit
-        buf: bytearray | None = None
-        out: dict[str, str] = {}
-        entries = self._entries
-        get = entries.get
-        fresh = self._fresh
-        lstat = os.lstat
-        self._asked.append(paths)
-        for rel in paths:
-            # The hot loop of a warm run: one lstat, one formatted string and one comparison
-            # per file; everything else only for files that changed.
-            if _WINDOWS:
-                full = os.path.join(base, rel)
-            else:
-                full = rel if rel.startswith("/") else prefix + rel
-            try:
-                st = lstat(full)
-            except (FileNotFoundError, NotADirectoryError):
-                if entries.pop(rel, None) is not None:
-                    self.changed = True
-                continue
-            except OSError:
-                out[rel] = _unreadable()
-                continue
-            stat_prefix = (
-                f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_mode} "
-            )
-            known = get(rel)
-            if (
-                known is not None
-                and known.startswith(stat_prefix)
-                and ((st.st_ctime_ns < limit and st.st_mtime_ns < limit) or rel in fresh)
-            ):
-                out[rel] = known[len(stat_prefix) :]
-                continue
-            if buf is None:
-                buf = bytearray(_CHUNK)
-            digest, hashed = _hash_path(full, st, buf)
-            self.hashed += 1
-            if digest is None:
-                if entries.pop(rel, None) is not None:
-                    self.changed = True
-                continue
-            out[rel] = digest
-            if hashed is None:
-                continue  # unreadable: nothing worth remembering
-            if max(hashed.st_mtime_ns, hashed.st_ctime_ns) < trusted_before:
-                value = _stat_prefix(hashed) + digest
-                fresh.add(rel)
-                if known != value:
-                    entries[rel] = value
-                    self.changed = True
-            elif entries.pop(rel, None) is not None:
-                # Racy: this entry can never be re-used; whatever was stored is stale.
-                self.changed = True
-        return out
-
-
-def _stat_prefix(st: os.stat_result) -> str:
-    return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_mode} "
-
-
-def _unreadable() -> str:
-    return _UNREADABLE + os.urandom(8).hex()
-
-
-_WINDOWS = os.name == "nt"
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_BINARY = getattr(os, "O_BINARY", 0)
-
-
-def _hash_path(
-    full: str, st: os.stat_result, buf: bytearray
-) -> tuple[str | None, os.stat_result | None]:
-    """(digest, stat to store) of one path; (None, None) when it vanished.
-
-    When the path is swapped between ``lstat`` and ``open`` (a file replaced by a rename, a
-    symlink or a fifo), starts over from a fresh ``lstat``, a few times at most before calling
-    it unreadable: the stored stat must always describe the content that was hashed.
-    """
-    view = memoryview(buf)
-    for _ in range(3):
-        mode = st.st_mode
-        if stat.S_ISLNK(mode):
-            try:
-                target = os.readlink(os.fsencode(full))
-            except FileNotFoundError:
-                return None, None
-            except OSError:
-                return _unreadable(), None
-            h = hashlib.blake2b(b"l\0", digest_size=_DIGEST_SIZE)
-            h.update(target)
-            return h.hexdigest(), st
-        if stat.S_ISDIR(mode):
-            # A directory here is one that could not be listed, or a file that became one.
-            return _unreadable(), None
-        if not stat.S_ISREG(mode):
-            return None, None  # a fifo, a socket, a device: no content to read
-        try:
-            # O_NOFOLLOW and O_NONBLOCK: a path swapped for a symlink or a fifo since the lstat
-            # must neither be followed nor block the gate.
-            fd = os.open(full, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
-        except FileNotFoundError:
-            return None, None
-        except OSError:
-            try:
-                again = os.lstat(full)
-            except FileNotFoundError:
-                return None, None
-            except OSError:
-                return _unreadable(), None
-            if again.st_mode == mode and again.st_ino == st.st_ino:
-                return _unreadable(), None  # permissions, not a swap
-            st = again
-            continue
-        try:
-            opened = os.fstat(fd)
-            if opened.st_ino != st.st_ino or not stat.S_ISREG(opened.st_mode):
-                st = os.lstat(full)
-                continue
-            h = hashlib.blake2b(b"x\0" if mode & 0o111 else b"f\0", digest_size=_DIGEST_SIZE)
-            with open(fd, "rb", buffering=0, closefd=False) as fh:
-                while n := fh.readinto(buf):
-                    h.update(view[:n])
-            return h.hexdigest(), st
-        except FileNotFoundError:
-            return None, None
-        except OSError:
-            return _unreadable(), None
-        finally:
-            os.close(fd)
-    return _unreadable(), None

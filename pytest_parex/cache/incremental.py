@@ -1,7 +1,7 @@
 """The incremental gate: a check whose definition and inputs are byte for byte those of its
 last pass is not run again -- its pass is replayed.
 
-What decides a check's verdict, and so its key (:class:`~pytest_parex.resultcache.KeyParts`):
+What decides a check's verdict, and so its key (:class:`~pytest_parex.cache.key.KeyParts`):
 
 * its **definition**: kind, command, shell, cwd, env, timeout, retries, ``reads``,
   ``reads-env`` and its kind's options (not its agent, description, needs or blocking: they
@@ -14,7 +14,7 @@ What decides a check's verdict, and so its key (:class:`~pytest_parex.resultcach
 * the **tool**: the resolved executable and its content digest; for Python tools (the
   interpreter, a script of this environment) also the Python and every installed
   distribution with its version;
-* the **environment variables** of :data:`~pytest_parex.resultcache.DEFAULT_ENV` and the
+* the **environment variables** of :data:`~pytest_parex.cache.key.DEFAULT_ENV` and the
   check's ``reads-env`` (their values are stored as digests).
 
 Only a pass is replayed (not flaky, not a failure); a check whose ``needs`` include one that
@@ -34,23 +34,21 @@ from pathlib import Path
 from typing import Any
 
 from pytest_parex import graph, kinds, runner
-from pytest_parex.config import Check, ConfigError, read_document
-from pytest_parex.execute import environment
-from pytest_parex.files import write_atomic
-from pytest_parex.inputs import FileIndex, Scanner
-from pytest_parex.kinds.base import RunContext
-from pytest_parex.resultcache import (
-    DEFAULT_ENV,
-    KeyParts,
-    ResultCache,
-    canonical_json,
-    env_values,
+from pytest_parex.cache.digests import FileIndex
+from pytest_parex.cache.identity import (
     executable_identity,
-    explain,
     installed_distributions,
     python_identity,
     resolve_executable,
 )
+from pytest_parex.cache.key import DEFAULT_ENV, KeyParts, canonical_json, env_values
+from pytest_parex.cache.listing import Scanner
+from pytest_parex.cache.reasons import explain
+from pytest_parex.cache.store import ResultCache
+from pytest_parex.config import Check, ConfigError, read_document
+from pytest_parex.execute import environment
+from pytest_parex.files import write_atomic
+from pytest_parex.kinds.base import RunContext
 from pytest_parex.results import CheckResult, Status
 
 RESULTS_DIR = "parex-results"
