@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_parex.config import ConfigError, read_document
+from pytest_parex.toolconfig import PYTEST_FILES
 
 # Directories never searched for tests: virtualenvs, caches, build output, VCS data.
 _PRUNE = {
@@ -26,9 +27,10 @@ _PRUNE = {
 _MAX_FILES = 5000
 """Stop looking after this many Python files: a default must be cheap to build."""
 PYTHON_SOURCES = ["**/*.py", "**/*.pyi"]
-"""What ruff and mypy read: the result cache reruns them when a Python file changes (the tools'
-config files -- pyproject.toml, ruff.toml, mypy.ini, setup.cfg... -- are inputs of every check
-with reads); the tests check has none: every file of the project is its input."""
+"""What mypy reads: the result cache reruns it when a Python file changes (the tools' config
+files -- pyproject.toml, mypy.ini, setup.cfg... -- are inputs of every check with reads). The
+ruff checks and the tests check have none: every file of the project is their input (ruff
+checks notebooks too, and what its include settings name)."""
 
 
 @dataclass(frozen=True)
@@ -126,25 +128,27 @@ def pytest_settings(root: Path, pyproject: Mapping[str, Any] | None = None) -> P
     that holds pytest settings wins."""
     values: Mapping[str, Any] | None = None
     source = ""
-    for name in ("pytest.toml", ".pytest.toml"):
-        if values is None and (root / name).is_file():
-            values, source = _table((_toml(root / name) or {}).get("pytest")), f"{name} [pytest]"
-    for name in ("pytest.ini", ".pytest.ini"):
-        if values is None and (root / name).is_file():
-            values, source = _ini_section(root / name, "pytest") or {}, f"{name} [pytest]"
-    if values is None and (root / "pyproject.toml").is_file():
-        doc = pyproject if pyproject is not None else _toml(root / "pyproject.toml")
-        table = _table(_table((doc or {}).get("tool")).get("pytest"))
-        native = {k: v for k, v in table.items() if k != "ini_options"}
-        if native:
-            values, source = native, "pyproject.toml [tool.pytest]"
-        elif "ini_options" in table:
-            values = _table(table["ini_options"])
-            source = "pyproject.toml [tool.pytest.ini_options]"
-    if values is None and (root / "tox.ini").is_file():
-        values, source = _ini_section(root / "tox.ini", "pytest"), "tox.ini [pytest]"
-    if values is None and (root / "setup.cfg").is_file():
-        values, source = _ini_section(root / "setup.cfg", "tool:pytest"), "setup.cfg [tool:pytest]"
+    for name in PYTEST_FILES:
+        path = root / name
+        if values is not None or not path.is_file():
+            continue
+        if name == "pyproject.toml":
+            doc = pyproject if pyproject is not None else _toml(path)
+            table = _table(_table((doc or {}).get("tool")).get("pytest"))
+            native = {k: v for k, v in table.items() if k != "ini_options"}
+            if native:
+                values, source = native, "pyproject.toml [tool.pytest]"
+            elif "ini_options" in table:
+                values = _table(table["ini_options"])
+                source = "pyproject.toml [tool.pytest.ini_options]"
+        elif name.endswith(".toml"):  # pytest.toml, .pytest.toml
+            values, source = _table((_toml(path) or {}).get("pytest")), f"{name} [pytest]"
+        elif name == "tox.ini":
+            values, source = _ini_section(path, "pytest"), "tox.ini [pytest]"
+        elif name == "setup.cfg":
+            values, source = _ini_section(path, "tool:pytest"), "setup.cfg [tool:pytest]"
+        else:  # pytest.ini, .pytest.ini: the file is pytest's even without a section
+            values, source = _ini_section(path, "pytest") or {}, f"{name} [pytest]"
     if values is None:
         return PytestSettings()
     defaults = PytestSettings()
@@ -430,16 +434,13 @@ def discover(root: Path, pyproject: Mapping[str, Any] | None = None) -> Discover
     if not files:
         skipped.append("lint (no Python files)")
     elif _installed("ruff"):
-        checks["lint"] = {"kind": "review", "tool": "ruff", "reads": PYTHON_SOURCES}
+        # No reads: ruff also checks notebooks and whatever its include/extend-include and
+        # nested configurations name, so every file of the project is a lint input.
+        checks["lint"] = {"kind": "review", "tool": "ruff"}
         chosen.append("lint (ruff check" + (", configured)" if ruff_configured else ")"))
         fmt = _table(tool.get("ruff")).get("format")
         if fmt is not None:
-            checks["format"] = {
-                "kind": "review",
-                "tool": "ruff-format",
-                "agent": "refactorer",
-                "reads": PYTHON_SOURCES,
-            }
+            checks["format"] = {"kind": "review", "tool": "ruff-format", "agent": "refactorer"}
             chosen.append("format (ruff format --check)")
     else:
         skipped.append("lint (ruff is not installed)")
