@@ -9,7 +9,7 @@ read the configuration, decide what this process is (:class:`~pytest_parex.state
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from pytest_parex import (
 )
 from pytest_parex import config as cfg
 from pytest_parex.cache import incremental
+from pytest_parex.cache.digests import FileIndex
+from pytest_parex.cache.key import KeyBuilder
+from pytest_parex.config import Check
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
 from pytest_parex.kinds.base import RunContext
@@ -179,7 +182,10 @@ def configure(config: pytest.Config) -> None:
         cores=cpubound.available_cores(),
         sources=sources,
     )
+    if workerinput is not None and workerinput.get(workers.CACHE_EXCLUDE_KEY) is not None:
+        run.inputs_key = _worker_keys(config, parex_config, path, workerinput)
     if cache is not None:
+        cache.remote = decision.mode is Mode.CONTROLLER
         run.incremental = cache
         run.reasons = {name: d.reason for name, d in decisions.items()}
         for check in parex_config.checks:
@@ -246,7 +252,42 @@ def _open_cache(
         context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
         config_path=path,
         exclude=exclude,
+        pythonpath=_pythonpath(config),
     )
+
+
+def _pythonpath(config: pytest.Config) -> list[str]:
+    """pytest's ``pythonpath`` setting (absolute paths): the kinds that run pytest import from
+    there."""
+    try:
+        return [str(p) for p in config.getini("pythonpath")]
+    except ValueError:  # pytest without the setting
+        return []
+
+
+def _worker_keys(
+    config: pytest.Config,
+    parex_config: cfg.ParexConfig,
+    path: Path,
+    workerinput: dict[str, Any],
+) -> Callable[[Check], str] | None:
+    """How an xdist worker keys a check before it runs it: as the controller's cache would,
+    on this worker's tree, interpreter and environment, with the controller's exclusions.
+    The index is read from this worker's pytest cache and never written (the controller
+    writes it, when the two share it)."""
+    pytest_cache = getattr(config, "cache", None)
+    if pytest_cache is None:
+        return None
+    index, _ = FileIndex.load(pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json")
+    builder = KeyBuilder(
+        config.rootpath,
+        index,
+        context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
+        config_path=path,
+        exclude=[str(p) for p in workerinput[workers.CACHE_EXCLUDE_KEY]],
+        pythonpath=_pythonpath(config),
+    )
+    return lambda check: builder.parts([check])[check.name].digest()
 
 
 def _inside(path: Path, root: Path) -> str:

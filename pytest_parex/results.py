@@ -101,6 +101,9 @@ class CheckResult:
     cached: bool = False
     """Not run: its last pass was replayed (same definition, same inputs). ``duration``,
     ``detail`` and ``figures`` are that pass's; ``start`` is None."""
+    inputs_key: str = ""
+    """The result cache's key of what it ran on, as the xdist worker that ran it computed it
+    ("" elsewhere): the controller records a worker's pass only when it equals its own."""
 
     def __post_init__(self) -> None:
         # Results built from builtins (another process, a report) carry the plain word.

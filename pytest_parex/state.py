@@ -76,6 +76,9 @@ class GateRun:
     """How this process runs one check item (set by the mode's plugin)."""
     incremental: Incremental | None = None
     """The result cache of this run (None when it is off)."""
+    inputs_key: Callable[[Check], str] | None = None
+    """On an xdist worker of a gate whose cache is on: the cache key of a check on this
+    worker's tree, interpreter and environment (see :attr:`CheckResult.inputs_key`)."""
     replayed: dict[str, CheckResult] = field(default_factory=dict)
     """Checks that do not run: their last pass is replayed (the result cache)."""
     reasons: dict[str, str] = field(default_factory=dict)
@@ -176,7 +179,9 @@ GATE_PRINT = pytest.StashKey[str]()
 
 
 def run_here(run: GateRun, check: Check) -> CheckResult:
-    """Run ``check`` in this process, unless the controller already cancelled it."""
+    """Run ``check`` in this process, unless the controller already cancelled it; on a worker
+    of a cached gate, say what it ran on (:attr:`GateRun.inputs_key`, keyed before it
+    starts)."""
     from dataclasses import replace
 
     from pytest_parex.execute import execute
@@ -185,4 +190,6 @@ def run_here(run: GateRun, check: Check) -> CheckResult:
     early = run.cancel_reason(check.name)
     if early:
         return unrun(check, Status.CANCELLED, early)
-    return execute(check, replace(run.context, cancelled=lambda: run.cancel_reason(check.name)))
+    key = run.inputs_key(check) if run.inputs_key is not None else ""
+    result = execute(check, replace(run.context, cancelled=lambda: run.cancel_reason(check.name)))
+    return replace(result, inputs_key=key) if key else result

@@ -281,6 +281,82 @@ def test_unlistable_directory_makes_its_inputs_unreadable(
     assert matching_files(root, ["locked/*.py"]) == ["locked"]
 
 
+def test_an_entry_that_cannot_be_told_is_an_input_not_a_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: an OSError other than "not found" while a directory is listed keeps the entry
+    (the digests then say whether it can be read) instead of dropping it from the key."""
+    root = tmp_path / "t"
+    write(root, "a.py")
+    write(root, "odd.py")
+    real_scandir = os.scandir
+
+    class Odd:
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self._entry = entry
+            self.name = entry.name
+
+        def is_file(self, *, follow_symlinks: bool = True) -> bool:
+            if self.name == "odd.py":
+                raise PermissionError(13, "Permission denied", self.name)
+            return self._entry.is_file(follow_symlinks=follow_symlinks)
+
+        def is_symlink(self) -> bool:
+            return self._entry.is_symlink()
+
+        def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+            return self._entry.is_dir(follow_symlinks=follow_symlinks)
+
+    class Listing:
+        def __init__(self, path: str) -> None:
+            self._it = real_scandir(path)
+
+        def __enter__(self) -> Listing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._it.close()
+
+        def __iter__(self) -> Iterator[Odd]:
+            return (Odd(e) for e in self._it)
+
+    monkeypatch.setattr(listing.os, "scandir", Listing)
+    assert walk_files(root) == ["a.py", "odd.py"]
+    assert matching_files(root, ["*.py"]) == ["a.py", "odd.py"]
+
+
+def test_ignored_files_a_check_may_load_are_listed(tmp_path: Path) -> None:
+    """Issue 16, case 2: git's ignored files that Python loads, that live in the project's
+    packages, or that hold environment settings are inputs; what builds, caches and checks
+    write is not."""
+    root = tmp_path / "t"
+    root.mkdir()
+    git(root, "init", "-q")
+    ignored = [
+        ".env", ".env.local", "local_settings.py", "pkg/_version.py", "pkg/_speedups.so",
+        "pkg/data/generated.json", "scratch/helper.py", "notes.txt", ".coverage",
+        "build/lib/pkg/__init__.py", "htmlcov/index.html", "pkg/__pycache__/m.cpython-311.pyc",
+        "data/huge.csv", "venv2/pyvenv.cfg", "venv2/lib/x.py",
+    ]  # fmt: skip
+    write(root, ".gitignore", "\n".join(ignored) + "\n")
+    write(root, "pkg/__init__.py")
+    write(root, "tracked.py")
+    for rel in ignored:
+        write(root, rel)
+    assert project_files(root) == [
+        ".env",
+        ".env.local",
+        ".gitignore",
+        "local_settings.py",
+        "pkg/__init__.py",
+        "pkg/_speedups.so",
+        "pkg/_version.py",
+        "pkg/data/generated.json",
+        "scratch/helper.py",
+        "tracked.py",
+    ]
+
+
 # ------------------------------------------------------------------------------ globs
 
 
@@ -527,20 +603,34 @@ def test_executable_bit_is_part_of_the_digest(tmp_path: Path) -> None:
     assert index.digests(tmp_path, ["run.sh"]) != first
 
 
-def test_symlink_digest_is_its_target_text(tmp_path: Path) -> None:
-    write(tmp_path, "target.py", "real")
-    write(tmp_path, "plain", "target.py")  # a file whose content is the link's text
-    link = tmp_path / "link"
+def test_symlink_digest_is_its_text_and_its_targets_content(tmp_path: Path) -> None:
+    """Issue 16, case 3: a check reads through a link, so the target's content is an input --
+    also a target outside the rootdir, reached through the stat shortcut of its own path."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    write(root, "target.py", "real")
+    write(root, "plain", "target.py")  # a file whose content is the link's text
+    write(outside, "far.py", "far")
+    link = root / "link"
     link.symlink_to("target.py")
-    (tmp_path / "dangling").symlink_to("nowhere")
+    (root / "dangling").symlink_to("nowhere")
+    (root / "far").symlink_to(outside / "far.py")
+    (root / "dir").symlink_to(outside)
     index = FileIndex(clock=aged_clock)
-    d = index.digests(tmp_path, ["target.py", "plain", "link", "dangling"])
-    assert len(set(d.values())) == 4
-    (tmp_path / "target.py").write_text("changed")  # the link's digest does not follow it
-    assert index.digests(tmp_path, ["link"])["link"] == d["link"]
+    d = index.digests(root, ["target.py", "plain", "link", "dangling", "far", "dir"])
+    assert len(set(d.values())) == 6
+    assert index.dir_links == {"dir": os.path.realpath(outside)}
+    aged_edit(root / "target.py", "changed")
+    assert index.digests(root, ["link"])["link"] != d["link"]
+    aged_edit(outside / "far.py", "farther")
+    assert index.digests(root, ["far"])["far"] != d["far"]
+    # The same target again, other link text: another digest.
     link.unlink()
-    link.symlink_to("plain")
-    assert index.digests(tmp_path, ["link"])["link"] != d["link"]
+    link.symlink_to(root / "target.py")
+    again = index.digests(root, ["link", "target.py"])
+    assert again["link"] != d["link"] and again["link"] != again["target.py"]
+    # A link that points at itself cannot be read: never a key that could match.
+    (root / "loop").symlink_to("loop")
+    assert is_unreadable(index.digests(root, ["loop"])["loop"])
 
 
 def test_vanished_fifo_and_unreadable_paths(

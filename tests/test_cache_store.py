@@ -388,7 +388,8 @@ def valid_entry(tmp_path: Path) -> tuple[ResultCache, Path, bytes]:
         (lambda raw: raw[:-5], "wrong size"),
         (lambda raw: raw[: raw.index(b"\n") + 10], "wrong size"),
         (lambda raw: raw + b"junk", "wrong size"),
-        (lambda raw: raw.replace(b'"format":1', b'"format":0'), "format 0"),
+        (lambda raw: raw.replace(b'"format":2', b'"format":0'), "format 0"),
+        (lambda raw: raw.replace(b'"format":2', b'"format":99'), "format 99"),
         (lambda raw: raw.replace(b'"status":"passed"', b'"status":"weird"'), "corrupt"),
         (lambda raw: raw.replace(b'"digest":"', b'"digest":1,"x":"'), "corrupt"),
         (lambda raw: raw.replace(b'"abcdefgh"', b'"\\ud800xy"'), "corrupt"),
@@ -405,6 +406,16 @@ def test_damaged_entry_is_a_miss_with_a_warning(
     assert got.warning is not None and what in got.warning and "\n" not in got.warning
     assert "'lint'" in got.warning
     assert got.reason(parts()) == "earlier entry unreadable"
+
+
+def test_an_entry_of_an_older_format_is_a_plain_miss(tmp_path: Path) -> None:
+    """An older pytest-parex keyed less (format 1: no installed contents): its passes are not
+    replayed, and that is no damage worth a warning."""
+    c, path, raw = valid_entry(tmp_path)
+    path.write_bytes(raw.replace(b'"format":2', b'"format":1'))
+    got = c.lookup("lint")
+    assert got.entry is None and got.warning is None and got.older
+    assert got.reason(parts()) == "earlier pass from an older pytest-parex"
 
 
 def test_entry_of_another_check_is_not_replayed(tmp_path: Path) -> None:

@@ -496,22 +496,53 @@ def test_replayed_iff_inputs_and_definition_are_those_of_the_last_pass(
 
 
 def test_zero_config_checks_read_what_their_tools_read(project: Project) -> None:
-    """The default gate's lint reads Python files and the tools' configuration: a changed
-    README reruns the tests (every file is theirs), not the linter."""
+    """Issue 16, case 12: the default gate's ruff checks read every file of the project -- ruff
+    checks notebooks and whatever its include settings name, so an edited notebook reruns lint
+    -- while mypy, which reads Python files only, keeps its narrowing: a changed README reruns
+    the tests and lint, not the types."""
     pytest.importorskip("ruff")
+    pytest.importorskip("mypy")
     (project.path / "rec.py").unlink()
+    (project.path / "sync.py").unlink()
     (project.path / "pkg").mkdir()
     (project.path / "pkg" / "__init__.py").write_text("X = 1\n")
     (project.path / "tests").mkdir()
     (project.path / "tests" / "test_x.py").write_text("def test_x():\n    assert True\n")
     (project.path / "README.md").write_text("# readme\n")
-    (project.path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    notebook = project.path / "explore.ipynb"
+    notebook.write_text(json.dumps(_notebook("x = 1\n")))
+    (project.path / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\n[tool.mypy]\nfiles = ["pkg"]\n'
+    )
     shown = project.pytester.runpytest_subprocess("--parex-show-config")
-    shown.stdout.fnmatch_lines(["[[]tool.parex.checks.lint[]]", "*reads = [[]*.py*"])
+    shown.stdout.fnmatch_lines(["[[]tool.parex.checks.types[]]", "*reads = [[]*.py*"])
+    assert "reads" not in shown.stdout.str().split("[tool.parex.checks.lint]")[1].split("[")[0]
     first = _gate(project)
     assert first.ret == 0, first.stdout.str()
     (project.path / "README.md").write_text("# readme, edited\n")
     again = _gate(project)
-    assert again.ret == 0 and again.cached == {"lint"}
-    (project.path / "pkg" / "__init__.py").write_text("X = 2\n")
-    assert _gate(project).cached == set()
+    assert again.ret == 0 and again.cached == {"types"}
+    # An unused import in a notebook: ruff's verdict changes, so lint must not replay.
+    notebook.write_text(json.dumps(_notebook("import os\nx = 1\n")))
+    edited = _gate(project)
+    assert edited.ret == 1, edited.stdout.str()
+    statuses = {c["name"]: c["status"] for c in edited.report["checks"]}
+    assert statuses["lint"] == "failed" and "lint" not in edited.cached
+
+
+def _notebook(source: str) -> dict[str, Any]:
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "a1",
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
+        ],
+        "metadata": {"language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }

@@ -68,6 +68,14 @@ class FileIndex:
         """Whether an entry was added, refreshed or dropped since loading."""
         self.hashed = 0
         """How many paths :meth:`digests` read since loading (for figures and tests)."""
+        self.seen: dict[str, str] = {}
+        """The stat signature of every path :meth:`digests` looked at, as it last looked (a
+        symlink's: its own and its target's): a file rewritten while checks ran shows here
+        even when its content was changed back."""
+        self.dir_links: dict[str, str] = {}
+        """Symlinks :meth:`digests` met that point to a directory: path -> the directory's
+        real path. The key builder lists what they hold (the link's digest covers only its
+        text)."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -151,7 +159,10 @@ class FileIndex:
         the file system's clock, would keep all the stat fields.
 
         A regular file's digest covers its content and executable bit; a symlink's, the text it
-        points to (like git; a symlinked directory is not followed). A path that vanished, or is
+        holds and what it points to: the content of a file (wherever it is), or the real path of
+        a directory (recorded in :attr:`dir_links`; its files are the caller's to list). A
+        symlink's digest is never stored: its own stat says nothing of its target's. Every
+        path's stat signature lands in :attr:`seen`. A path that vanished, or is
         a fifo, socket or device, is absent from the result. A path that cannot be read
         (permissions, a directory that could not be listed) gets a digest unique to this call
         (:func:`is_unreadable`), so no key holding it ever equals a stored one.
@@ -171,6 +182,7 @@ class FileIndex:
         entries = self._entries
         get = entries.get
         fresh = self._fresh
+        seen = self.seen
         lstat = os.lstat
         self._asked.append(paths)
         for rel in paths:
@@ -192,6 +204,7 @@ class FileIndex:
             stat_prefix = (
                 f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_mode} "
             )
+            seen[rel] = stat_prefix
             known = get(rel)
             if (
                 known is not None
@@ -199,6 +212,12 @@ class FileIndex:
                 and ((st.st_ctime_ns < limit and st.st_mtime_ns < limit) or rel in fresh)
             ):
                 out[rel] = known[len(stat_prefix) :]
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                # Never stored: the link's own stat does not change when its target does.
+                linked = self._link(full, rel, st)
+                if linked is not None:
+                    out[rel] = linked
                 continue
             if buf is None:
                 buf = bytearray(_CHUNK)
@@ -221,6 +240,40 @@ class FileIndex:
                 # Racy: this entry can never be re-used; whatever was stored is stale.
                 self.changed = True
         return out
+
+    def _link(self, full: str, rel: str, st: os.stat_result) -> str | None:
+        """The digest of a symlink: the text it holds and what it points to -- a file's
+        content (through this index, under the file's real path), a directory's real path
+        (its files are listed by the key builder, :attr:`dir_links`), or nothing. None when
+        the link vanished."""
+        self.hashed += 1
+        try:
+            text = os.readlink(os.fsencode(full))
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return _unreadable()
+        h = hashlib.blake2b(b"l\0", digest_size=_DIGEST_SIZE)
+        h.update(text)
+        real = os.path.realpath(full)
+        try:
+            target = os.stat(real)
+        except FileNotFoundError:
+            h.update(b"\0dangling")
+            self.seen[rel] = _stat_prefix(st)
+            return h.hexdigest()
+        except OSError:  # a loop of links, a directory it may not enter
+            return _unreadable()
+        self.seen[rel] = _stat_prefix(st) + "-> " + _stat_prefix(target)
+        if stat.S_ISDIR(target.st_mode):
+            self.dir_links[rel] = real
+            h.update(b"\0dir\0" + os.fsencode(real))
+        elif stat.S_ISREG(target.st_mode):
+            content = self.digests(Path(real).parent, [real]).get(real)
+            if content is None or is_unreadable(content):
+                return _unreadable()
+            h.update(b"\0file\0" + content.encode())
+        return h.hexdigest()
 
 
 def _stat_prefix(st: os.stat_result) -> str:
@@ -250,15 +303,9 @@ def _hash_path(
     for _ in range(3):
         mode = st.st_mode
         if stat.S_ISLNK(mode):
-            try:
-                target = os.readlink(os.fsencode(full))
-            except FileNotFoundError:
-                return None, None
-            except OSError:
-                return _unreadable(), None
-            h = hashlib.blake2b(b"l\0", digest_size=_DIGEST_SIZE)
-            h.update(target)
-            return h.hexdigest(), st
+            # Swapped for a symlink since digests() looked (it digests links itself): this
+            # run cannot say what was read.
+            return _unreadable(), None
         if stat.S_ISDIR(mode):
             # A directory here is one that could not be listed, or a file that became one.
             return _unreadable(), None

@@ -1,52 +1,34 @@
-"""The incremental gate: a check whose definition and inputs are byte for byte those of its
-last pass is not run again -- its pass is replayed.
+"""The result cache as the gate uses it: decide at configure time which checks replay their
+last pass (and why each other one runs), replay them, and record new passes once the gate is
+decided.
 
-What decides a check's verdict, and so its key (:class:`~pytest_parex.cache.key.KeyParts`):
+What a check's key holds is :class:`~pytest_parex.cache.key.KeyBuilder`'s: its definition, the
+content of its inputs, its tools and interpreter, its environment variables. On top of the key:
 
-* its **definition**: kind, command, shell, cwd, env, timeout, retries, ``reads``,
-  ``reads-env`` and its kind's options (not its agent, description, needs or blocking: they
-  decide when and how it counts, not what it finds);
-* the **content** of its inputs (never mtimes): the files matched by its ``reads`` globs plus
-  the tool configuration files (:data:`CONFIG_FILES`; ``conftest.py`` files for kinds that
-  run pytest), or, without ``reads``, every file of the project (git's tracked and untracked
-  unignored files; outside git the tree minus VCS data, caches and virtualenvs). The gate's
-  own ``[tool.parex]`` table counts only through the definitions it makes;
-* the **tool**: the resolved executable and its content digest; for Python tools (the
-  interpreter, a script of this environment) also the Python and every installed
-  distribution with its version;
-* the **environment variables** of :data:`~pytest_parex.cache.key.DEFAULT_ENV` and the
-  check's ``reads-env`` (their values are stored as digests).
-
-Only a pass is replayed (not flaky, not a failure); a check whose ``needs`` include one that
-runs runs too; the shards of a tests check replay all together or not at all; a check whose
-inputs changed while the gate ran is not recorded.
+* only a pass is replayed (not flaky, not a failure);
+* a check whose ``needs`` include one that runs runs too; the shards of a tests check replay
+  all together or not at all; a check reads what a running check ``writes`` runs too (after
+  it, as serialisation orders them);
+* a pass is recorded only when its inputs are, after it ran, those it was keyed on: same
+  contents *and* same stat signatures (a file rewritten during the run, even back to the same
+  bytes, is "changed"); a pass earned on an xdist worker only when the worker's own key for
+  it is the gate's (another tree, another interpreter: not recorded).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shlex
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from pytest_parex import graph, kinds, runner
 from pytest_parex.cache.digests import FileIndex
-from pytest_parex.cache.identity import (
-    executable_identity,
-    installed_distributions,
-    python_identity,
-    resolve_executable,
-)
-from pytest_parex.cache.key import DEFAULT_ENV, KeyParts, canonical_json, env_values
-from pytest_parex.cache.listing import Scanner
-from pytest_parex.cache.reasons import explain
+from pytest_parex.cache.key import KeyBuilder, KeyParts
+from pytest_parex.cache.listing import compile_pattern
+from pytest_parex.cache.reasons import explain, printable
 from pytest_parex.cache.store import ResultCache
-from pytest_parex.config import Check, ConfigError, read_document
-from pytest_parex.execute import environment
+from pytest_parex.config import Check
 from pytest_parex.files import write_atomic
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.results import CheckResult, Status
@@ -55,22 +37,6 @@ RESULTS_DIR = "parex-results"
 INDEX_DIR = "parex-index"
 MAX_ENTRIES = 2000
 MAX_BYTES = 64 * 1024 * 1024
-CONFIG_FILES = (
-    "pyproject.toml",
-    "setup.cfg",
-    "tox.ini",
-    "pytest.ini",
-    ".pytest.ini",
-    "ruff.toml",
-    ".ruff.toml",
-    "mypy.ini",
-    ".mypy.ini",
-    ".coveragerc",
-    ".flake8",
-)
-"""Files at the rootdir that configure the tools checks run: inputs of every check."""
-PYTEST_CONFIG_FILES = ("**/conftest.py",)
-"""Also inputs of the checks whose kind runs pytest."""
 DISABLED_ENV = "PYTEST_PAREX_CACHE"
 
 
@@ -111,77 +77,64 @@ class Incremental:
         context: RunContext,
         config_path: Path,
         exclude: Sequence[str] = (),
+        pythonpath: Sequence[str] = (),
     ) -> None:
         self.rootdir = rootdir
         self.context = context
         self.config_path = config_path
         self.exclude = tuple(exclude)
+        self.pythonpath = tuple(pythonpath)
         self.store = ResultCache(results_dir, max_entries=MAX_ENTRIES, max_bytes=MAX_BYTES)
         self.index_path = index_path
         self.index, warning = FileIndex.load(index_path)
         self.warnings: list[str] = [warning] if warning else []
         self.decisions: dict[str, Decision] = {}
+        self.signatures: dict[str, dict[str, str]] = {}
+        """Each keyed check's inputs' stat signatures when it was keyed."""
+        self.remote = False
+        """Results come from xdist workers: a pass is recorded only when the worker keyed it
+        as the gate did (:attr:`CheckResult.inputs_key`)."""
+
+    def builder(self) -> KeyBuilder:
+        return KeyBuilder(
+            self.rootdir,
+            self.index,
+            context=self.context,
+            config_path=self.config_path,
+            exclude=self.exclude,
+            pythonpath=self.pythonpath,
+        )
 
     # ------------------------------------------------------------------ keys
 
     def key_parts(self, checks: Sequence[Check]) -> dict[str, KeyParts]:
-        """The key parts of ``checks`` now: one scan of the tree, one pass over the index."""
-        scanner = Scanner(self.rootdir, exclude=self.exclude)
-        if not all(check.reads for check in checks):
-            scanner.start_project_files()  # git lists while the reads are matched
-        project: list[str] | None = None
-        inputs: dict[str, list[str]] = {}
-        for check in checks:
-            if check.reads:
-                inputs[check.name] = scanner.matching(_declared(check))
-            else:
-                if project is None:
-                    project = scanner.project_files()
-                inputs[check.name] = project
-        every = sorted({path for paths in inputs.values() for path in paths})
-        digests = self.index.digests(self.rootdir, every)
-        own = _relative(self.config_path, self.rootdir)
-        if own in digests:
-            digests[own] = _without_gate_table(self.config_path, digests[own])
-        python: tuple[str, dict[str, str]] | None = None
-        out: dict[str, KeyParts] = {}
-        for check in checks:
-            env = environment(check, self.context)
-            cwd = self.context.rootdir / check.cwd
-            program = _program(check)
-            tools: dict[str, str] = {}
-            if program:
-                tools[program] = executable_identity(
-                    program, env.get("PATH"), cwd, index=self.index
-                )
-            versions: dict[str, str] = {}
-            identity = ""
-            if _runs_python(check, program, env.get("PATH"), cwd):
-                if python is None:
-                    python = (python_identity(), installed_distributions())
-                identity, versions = python
-            out[check.name] = KeyParts(
-                definition=definition(check),
-                files={p: digests[p] for p in inputs[check.name] if p in digests},
-                tools=tools,
-                versions=versions,
-                python=identity,
-                env=env_values([*DEFAULT_ENV, *check.reads_env], env),
-            )
-        return out
+        """The key parts of ``checks`` now (:meth:`KeyBuilder.parts`)."""
+        builder = self.builder()
+        parts = builder.parts(checks)
+        for name, found in parts.items():
+            self.signatures[name] = builder.signatures(found.files)
+        return parts
 
     # ------------------------------------------------------------------ deciding
 
     def decide(self, checks: Sequence[Check]) -> dict[str, Decision]:
         """Which checks replay: each whose current key is its last pass's, whose ``needs``
-        all replay, and -- for shards -- whose sibling shards all replay."""
-        cacheable = [c for c in checks if c.cache and kinds.get(c.kind).cacheable]
-        parts = self.key_parts(cacheable)
+        all replay, whose sibling shards all replay, and that reads nothing a check that runs
+        writes."""
+        builder = self.builder()
+        never: dict[str, str] = {}
+        for check in checks:
+            if not check.cache:
+                never[check.name] = "cache = false"
+            elif not kinds.get(check.kind).cacheable:
+                never[check.name] = f"{check.kind} are never cached"
+            elif why := builder.uncacheable(check):
+                never[check.name] = f"not cached: {why}"
+        parts = self.key_parts([c for c in checks if c.name not in never])
         decisions: dict[str, Decision] = {}
         for check in checks:
             if check.name not in parts:
-                why = "cache = false" if not check.cache else f"{check.kind} are never cached"
-                decisions[check.name] = Decision(check.name, why)
+                decisions[check.name] = Decision(check.name, never[check.name])
                 continue
             current = parts[check.name]
             found = self.store.lookup(check.name)
@@ -199,6 +152,7 @@ class Incremental:
             else:
                 decisions[check.name] = Decision(check.name, found.reason(current), current)
         _runs_together(checks, decisions)
+        _readers_of_writers(checks, decisions)
         self.decisions = decisions
         self._save_index()
         return decisions
@@ -234,8 +188,9 @@ class Incremental:
     # ------------------------------------------------------------------ recording
 
     def record(self, checks: Sequence[Check], results: Iterable[CheckResult], logs: Path) -> None:
-        """Once the gate is decided: a pass whose inputs did not change while it ran is
-        recorded; a run that did not pass removes its check's replayable pass."""
+        """Once the gate is decided: a pass whose inputs did not change while it ran (content
+        and stat signatures), earned on inputs keyed as the gate keyed them, is recorded; a
+        run that did not pass removes its check's replayable pass."""
         by_name = {c.name: c for c in checks}
         passed: list[CheckResult] = []
         for result in results:
@@ -247,16 +202,28 @@ class Incremental:
             elif result.status in (Status.FLAKY, Status.FAILED, Status.TIMEOUT, Status.ERROR):
                 self._warn(self.store.record_not_passed(result.name, result.status.value))
         changed: dict[str, list[str]] = {}
+        elsewhere: list[str] = []
         if passed:
+            before_signatures = dict(self.signatures)
             after = self.key_parts([by_name[r.name] for r in passed])
             for result in passed:
                 before = self.decisions[result.name].parts
                 if before is None:
                     continue
-                if after[result.name].digest() != before.digest():
+                if self.remote and result.inputs_key != before.digest():
+                    elsewhere.append(result.name)
+                    continue
+                now = after[result.name]
+                why = ""
+                if now.digest() != before.digest():
+                    why = explain(before, now, last_status=None)
+                else:
+                    why = _rewritten(
+                        before_signatures.get(result.name, {}), self.signatures[result.name]
+                    )
+                if why:
                     # What it read changed while the gate ran: its pass may not be for what
                     # is there now. Say so, or the next run's "no earlier pass" puzzles.
-                    why = explain(before, after[result.name], last_status=None)
                     changed.setdefault(why, []).append(result.name)
                     continue
                 log = Path(result.log_path) if result.log_path else logs / f"{result.name}.log"
@@ -271,6 +238,11 @@ class Incremental:
                 f"parex: not cached ({why} while {'it' if len(names) == 1 else 'they'} ran;"
                 f" ignore such outputs in git, or give reads): {', '.join(names)}"
             )
+        if elsewhere:
+            self.warnings.append(
+                "parex: not cached (run on an xdist worker whose tree or interpreter is not"
+                f" this one's): {', '.join(elsewhere)}"
+            )
         self.store.evict()
         self._save_index()
 
@@ -280,6 +252,17 @@ class Incremental:
 
     def _save_index(self) -> None:
         self._warn(self.index.save(self.index_path))
+
+
+def _rewritten(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    """Which input was written while the checks ran although its content ended as it was
+    (its stat signature differs): "" when none."""
+    touched = sorted(p for p in before.keys() & after.keys() if before[p] != after[p])
+    if not touched:
+        return ""
+    first = printable(touched[0])
+    more = f", +{len(touched) - 1} more" if len(touched) > 1 else ""
+    return f"{first}{more} rewritten"
 
 
 def open_for_writing() -> list[str]:
@@ -303,59 +286,6 @@ def open_for_writing() -> list[str]:
         if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR) and target.startswith("/"):
             found.append(target)
     return found
-
-
-def definition(check: Check) -> dict[str, Any]:
-    """What a check does, as key data (see the module docstring for what is left out)."""
-    return {
-        "kind": check.kind,
-        "argv": list(check.argv),
-        "shell": check.shell,
-        "cwd": check.cwd,
-        "env": [list(pair) for pair in check.env],
-        "timeout": check.timeout,
-        "retries": check.retries,
-        "reads": list(check.reads),
-        "reads-env": list(check.reads_env),
-        "options": [[k, v] for k, v in check.options],
-        "shard": list(check.shard) if check.shard else None,
-    }
-
-
-def _declared(check: Check) -> list[str]:
-    patterns = [*check.reads, *CONFIG_FILES]
-    if kinds.get(check.kind).runs_pytest:
-        patterns += PYTEST_CONFIG_FILES
-    return patterns
-
-
-def _program(check: Check) -> str:
-    if kinds.get(check.kind).runs_pytest:
-        return sys.executable
-    if not check.argv:
-        return ""
-    if check.shell:
-        try:
-            words = shlex.split(check.argv[0])
-        except ValueError:
-            return ""
-        return words[0] if words else ""
-    return check.argv[0]
-
-
-def _runs_python(check: Check, program: str, path_env: str | None, cwd: Path) -> bool:
-    """The interpreter, or a script of this environment (a console script: ``mypy``, ``ruff``
-    installed by pip), or a shell command: its behaviour follows the installed
-    distributions."""
-    if kinds.get(check.kind).runs_pytest or check.shell:
-        return True
-    resolved = resolve_executable(program, path_env, cwd) if program else None
-    if resolved is None:
-        return False
-    name = Path(resolved).name.lower()
-    inside = os.path.realpath(resolved).startswith(os.path.realpath(sys.prefix) + os.sep)
-    beside = Path(resolved).parent == Path(sys.executable).parent
-    return name.startswith("python") or inside or beside
 
 
 def _runs_together(checks: Sequence[Check], decisions: dict[str, Decision]) -> None:
@@ -402,38 +332,61 @@ def _runs_together(checks: Sequence[Check], decisions: dict[str, Decision]) -> N
     graph.in_passes(position, position, followers, settle)
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except (ValueError, OSError):
-        return ""
+def _readers_of_writers(checks: Sequence[Check], decisions: dict[str, Decision]) -> None:
+    """A check that would replay runs when a check that runs ``writes`` what it reads: one of
+    its input files, or a path its ``reads`` may name (a file the writer creates). It then runs
+    after the writer or before it, as serialisation orders the two -- as without the cache.
+    What it writes in turn, and its dependents and shards (:func:`_runs_together`), follow."""
+    processed: set[str] = set()
+    while True:
+        writers = [
+            c
+            for c in checks
+            if c.writes and c.name not in processed and not decisions[c.name].cached
+        ]
+        if not writers:
+            return
+        for writer in writers:
+            processed.add(writer.name)
+            named = _writes_matcher(writer.writes)
+            for check in checks:
+                decision = decisions[check.name]
+                if not decision.cached or decision.parts is None:
+                    continue
+                hit = next((p for p in decision.parts.files if named(p)), None)
+                if hit is None:
+                    hit = next(
+                        (
+                            r
+                            for r in check.reads
+                            for w in writer.writes
+                            if graph.globs_overlap(w, r)
+                        ),
+                        None,
+                    )
+                if hit is not None:
+                    why = f"{writer.name} writes {printable(hit)} and runs"
+                    decisions[check.name] = replace(decision, reason=why, replay=None)
+        _runs_together(checks, decisions)
 
 
-def _without_gate_table(path: Path, digest: str) -> str:
-    """The digest of the gate's config file without its ``[tool.parex]`` table: the table
-    counts through the definitions it makes, so adding a check reruns no other."""
-    try:
-        document = read_document(path)
-    except ConfigError:
-        return digest
-    tool = document.get("tool")
-    if isinstance(tool, dict):
-        tool = {k: v for k, v in tool.items() if k != "parex"}
-        document = {**document, "tool": tool}
-    text = canonical_json(_jsonable(document))
-    return "toml:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+def _writes_matcher(writes: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a path (relative to the rootdir) is one the ``writes`` globs name, or lies in a
+    directory they name."""
+    patterns = []
+    for text in writes:
+        try:
+            patterns.append(compile_pattern(text).regex.fullmatch)
+        except ValueError:
+            continue
 
+    def named(path: str) -> bool:
+        if path.startswith("/"):
+            return False
+        while path:
+            if any(match(path) for match in patterns):
+                return True
+            path = path.rpartition("/")[0]
+        return False
 
-def _jsonable(value: Any) -> Any:
-    """TOML values as JSON data (dates and times as ISO text)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return "nan"
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        return str(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
+    return named

@@ -1,6 +1,8 @@
 """The key of a check's result (pure: no pytest): :class:`KeyParts`, everything that decides
 its verdict, in parts (so a miss can say which part changed); :meth:`KeyParts.digest` is the
-key. Environment variables are kept as digests of their values (:func:`env_values`).
+key. :class:`KeyBuilder` computes the parts of checks from the tree, the environment and the
+machine as they are. Environment variables are kept as digests of their values
+(:func:`env_values`).
 """
 
 from __future__ import annotations
@@ -8,10 +10,40 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import os
+import shlex
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pytest_parex import kinds
+from pytest_parex.cache.digests import FileIndex
+from pytest_parex.cache.identity import (
+    executable_identity,
+    external_path_entries,
+    installed_code,
+    interpreter_of,
+    interpreter_path,
+    python_identity,
+    resolve_executable,
+    same_interpreter,
+)
+from pytest_parex.cache.listing import (
+    Scanner,
+    compile_pattern,
+    normalise_relpath,
+    project_files,
+)
+from pytest_parex.config import ConfigError, read_document
+from pytest_parex.execute import environment
+from pytest_parex.toolconfig import TOOL_FILES, USER_FILES
+
+if TYPE_CHECKING:
+    from pytest_parex.config import Check
+    from pytest_parex.kinds.base import RunContext
 
 DEFAULT_ENV = (
     "PATH",
@@ -58,15 +90,19 @@ class KeyParts:
     tools: Mapping[str, str] = field(default_factory=dict)
     """``{label: identity}`` of the programs it starts (:func:`executable_identity`)."""
     versions: Mapping[str, str] = field(default_factory=dict)
-    """``{distribution: version}`` it imports (:func:`installed_distributions`)."""
+    """``{distribution: version}`` it imports (:attr:`InstalledCode.versions`; another
+    interpreter's as ``NAME@INTERPRETER``)."""
     python: str = ""
     """:func:`python_identity` when it runs Python."""
     env: Mapping[str, str | None] = field(default_factory=dict)
     """``{NAME: value digest, or None when unset}`` (:func:`env_values`)."""
+    installed: Mapping[str, str] = field(default_factory=dict)
+    """``{distribution: digest of its RECORD}`` (:attr:`InstalledCode.content`), keyed as
+    :attr:`versions`: a package rebuilt and reinstalled at the same version."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "definition", _frozen(json.loads(canonical_json(self.definition))))
-        for name in ("files", "tools", "versions", "env"):
+        for name in ("files", "tools", "versions", "env", "installed"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +113,7 @@ class KeyParts:
             "versions": dict(self.versions),
             "python": self.python,
             "env": dict(self.env),
+            "installed": dict(self.installed),
         }
 
     @classmethod
@@ -86,7 +123,7 @@ class KeyParts:
             raise ValueError("not key parts")
         if not isinstance(data["definition"], dict) or not isinstance(data["python"], str):
             raise ValueError("bad definition or python")
-        for name in ("files", "tools", "versions"):
+        for name in ("files", "tools", "versions", "installed"):
             if not _str_map(data[name]):
                 raise ValueError(f"bad {name}")
         env = data["env"]
@@ -107,7 +144,7 @@ class KeyParts:
         return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
 
 
-_PART_NAMES = frozenset({"definition", "files", "tools", "versions", "python", "env"})
+_PART_NAMES = frozenset({"definition", "files", "tools", "versions", "python", "env", "installed"})
 
 
 def _str_map(value: object) -> bool:
@@ -164,3 +201,351 @@ def _name_matches(pattern: str, name: str) -> bool:
 
 def _value_digest(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+# ------------------------------------------------------------------------------ a check's parts
+
+CONFTEST = "**/conftest.py"
+"""An input of every check whose kind runs pytest, beside the tools' configuration files."""
+
+
+def definition(check: Check) -> dict[str, Any]:
+    """What a check does, as key data: kind, command, shell, cwd, env, timeout, retries,
+    ``reads``, ``reads-env``, its kind's options and its shard -- not its agent, description,
+    needs or blocking: they decide when and how it counts, not what it finds."""
+    return {
+        "kind": check.kind,
+        "argv": list(check.argv),
+        "shell": check.shell,
+        "cwd": check.cwd,
+        "env": [list(pair) for pair in check.env],
+        "timeout": check.timeout,
+        "retries": check.retries,
+        "reads": list(check.reads),
+        "reads-env": list(check.reads_env),
+        "options": [[k, v] for k, v in check.options],
+        "shard": list(check.shard) if check.shard else None,
+    }
+
+
+@dataclass(frozen=True)
+class _Python:
+    """An interpreter a check runs, as key data."""
+
+    identity: str
+    versions: dict[str, str]
+    installed: dict[str, str]
+    sources: tuple[str, ...] = ()
+    """Directories outside the rootdir whose files it may import (editable projects, path
+    entries); only the gate's own interpreter is searched for them."""
+
+
+class KeyBuilder:
+    """The key parts of checks against the tree, the environment and the machine as they are
+    now. One builder per key computation; its :class:`FileIndex` outlives it.
+
+    What each check's parts hold (README, "The key"):
+
+    * ``files``: with ``reads``, the files its globs match (ignored files too), the tools'
+      configuration files (:data:`pytest_parex.toolconfig.TOOL_FILES`) in the rootdir, in its
+      ``cwd`` and every directory between, and in every directory that holds a matched file and
+      its parents (a nested ``ruff.toml``), the per-user ones, and ``conftest.py`` files for
+      the kinds that run pytest; without ``reads``, every file of the project
+      (:func:`~pytest_parex.cache.listing.project_files`). Links to directories are followed
+      into what they hold (a link leaving the rootdir hides nothing); for a check that runs
+      Python, the files of projects installed in development mode and of import path entries
+      outside the rootdir, by absolute path. The gate's own ``[tool.parex]`` table counts only
+      through the definitions it makes.
+    * ``tools``: the resolved executable and its content; ``python``, ``versions`` and
+      ``installed``: the interpreter that runs it -- the gate's, or the one a script's ``#!``
+      line names (pipx, ``uv tool``) -- and its distributions by version and content.
+    * ``env``: :data:`DEFAULT_ENV` and the check's ``reads-env``, as digests.
+    """
+
+    def __init__(
+        self,
+        rootdir: Path,
+        index: FileIndex,
+        *,
+        context: RunContext,
+        config_path: Path,
+        exclude: Sequence[str] = (),
+        pythonpath: Sequence[str] = (),
+    ) -> None:
+        self.rootdir = rootdir
+        self.index = index
+        self.context = context
+        self.config_path = config_path
+        self.exclude = tuple(exclude)
+        self.pythonpath = tuple(pythonpath)
+        """pytest's ``pythonpath`` setting: import path entries of the kinds that run pytest."""
+        self._pythons: dict[str, _Python] = {}
+        self._listed: dict[str, list[str]] = {}
+
+    # -------------------------------------------------------------------------- caching at all
+
+    def uncacheable(self, check: Check) -> str:
+        """Why ``check`` is never replayed, whatever its inputs ("" when it may be): a ``cwd``
+        outside the rootdir without ``reads`` -- nothing above would see its files."""
+        if check.reads:
+            return ""
+        cwd = os.path.normpath(os.path.join(self.rootdir, check.cwd))
+        root = os.path.normpath(self.rootdir)
+        if cwd != root and not cwd.startswith(root + os.sep):
+            return f"cwd {check.cwd} is outside the rootdir (give reads naming its files)"
+        return ""
+
+    # -------------------------------------------------------------------------- the parts
+
+    def parts(self, checks: Sequence[Check]) -> dict[str, KeyParts]:
+        """The key parts of ``checks`` now: one scan of the tree, one pass over the index."""
+        scanner = Scanner(self.rootdir, exclude=self.exclude)
+        if not all(check.reads for check in checks):
+            scanner.start_project_files()  # git lists while the reads are matched
+        project: list[str] | None = None
+        inputs: dict[str, list[str]] = {}
+        patterns: dict[str, list[str]] = {}
+        for check in checks:
+            if check.reads:
+                patterns[check.name] = self._declared(check)
+                matched = scanner.matching(patterns[check.name])
+                inputs[check.name] = sorted(
+                    {*matched, *self._config_files(scanner, check, matched)}
+                )
+            else:
+                if project is None:
+                    project = scanner.project_files()
+                inputs[check.name] = project
+        every = sorted({path for paths in inputs.values() for path in paths})
+        digests = self.index.digests(self.rootdir, every)
+        below = self._through_links(every, digests)
+        own = _relative(self.config_path, self.rootdir)
+        if own in digests:
+            digests[own] = _without_gate_table(self.config_path, digests[own])
+        user = self._user_files()
+        out: dict[str, KeyParts] = {}
+        for check in checks:
+            files = {p: digests[p] for p in inputs[check.name] if p in digests}
+            files.update(self._linked(files, below, patterns.get(check.name)))
+            files.update(user)
+            env = environment(check, self.context)
+            cwd = self.context.rootdir / check.cwd
+            program = _program(check)
+            tools: dict[str, str] = {}
+            if program:
+                tools[program] = executable_identity(
+                    program, env.get("PATH"), cwd, index=self.index
+                )
+            python = self._python_of(check, program, env.get("PATH"), cwd)
+            versions: dict[str, str] = {}
+            installed: dict[str, str] = {}
+            identity = ""
+            if python is not None:
+                identity, versions, installed = python.identity, python.versions, python.installed
+                files.update(self._imported(check, python, env))
+            out[check.name] = KeyParts(
+                definition=definition(check),
+                files=files,
+                tools=tools,
+                versions=versions,
+                python=identity,
+                env=env_values([*DEFAULT_ENV, *check.reads_env], env),
+                installed=installed,
+            )
+        return out
+
+    def signatures(self, paths: Iterable[str]) -> dict[str, str]:
+        """The stat signatures of ``paths`` as the last :meth:`parts` saw them (a path it did
+        not see, or that did not exist, has none)."""
+        seen = self.index.seen
+        return {p: seen[p] for p in paths if p in seen}
+
+    # -------------------------------------------------------------------------- files
+
+    def _declared(self, check: Check) -> list[str]:
+        found = [*check.reads, *TOOL_FILES]
+        if kinds.get(check.kind).runs_pytest:
+            found.append(CONFTEST)
+        return found
+
+    def _config_files(self, scanner: Scanner, check: Check, matched: Sequence[str]) -> list[str]:
+        """The tools' configuration files in the directories between the rootdir and the
+        check's ``cwd``, and in those holding a matched file and their parents: ruff, mypy
+        and pytest look for theirs there (a sub-project's ``pyproject.toml``, a nested
+        ``ruff.toml``). The rootdir's own are matched as patterns."""
+        dirs: set[str] = set()
+        cwd = normalise_relpath(check.cwd)
+        for start in (cwd, *{p.rpartition("/")[0] for p in matched}):
+            if start.startswith(".."):
+                continue
+            while start and start not in dirs:
+                dirs.add(start)
+                start = start.rpartition("/")[0]
+        return scanner.named(sorted(dirs), TOOL_FILES)
+
+    def _user_files(self) -> dict[str, str]:
+        paths = [os.path.expanduser(p) for p in USER_FILES]
+        paths = [p for p in paths if os.path.isabs(p)]
+        return self.index.digests(Path("/"), paths)
+
+    def _through_links(self, listed: Sequence[str], digests: dict[str, str]) -> dict[str, str]:
+        """What the links to directories among ``listed`` hold, listed through them
+        (``link/sub/file``) and digested: a link is followed once per real directory, so
+        links in a cycle end."""
+        out: dict[str, str] = {}
+        visited: set[str] = set()
+        links = {p: self.index.dir_links[p] for p in listed if p in self.index.dir_links}
+        while links:
+            found: list[str] = []
+            for link, real in sorted(links.items()):
+                if real in visited:
+                    continue
+                visited.add(real)
+                found.extend(f"{link}/{p}" for p in Scanner(Path(real)).walk())
+            if not found:
+                break
+            more = self.index.digests(self.rootdir, found)
+            out.update(more)
+            links = {p: self.index.dir_links[p] for p in more if p in self.index.dir_links}
+        digests.update(out)
+        return out
+
+    def _linked(
+        self, files: Mapping[str, str], below: Mapping[str, str], patterns: list[str] | None
+    ) -> dict[str, str]:
+        """The files reached through the links among ``files`` that the check reads: all of
+        them without ``reads``, those its globs match otherwise."""
+        if not below:
+            return {}
+        links = [p for p in files if p in self.index.dir_links]
+        if not links:
+            return {}
+        prefixes = tuple(f"{link}/" for link in links)
+        reached = {p: d for p, d in below.items() if p.startswith(prefixes)}
+        if patterns is None:
+            return reached
+        regexes = [compile_pattern(text).regex.fullmatch for text in patterns]
+        return {p: d for p, d in reached.items() if any(match(p) for match in regexes)}
+
+    # -------------------------------------------------------------------------- Python
+
+    def _python_of(
+        self, check: Check, program: str, path_env: str | None, cwd: Path
+    ) -> _Python | None:
+        """The interpreter ``check`` runs, as key data, or None when it runs no Python.
+
+        The kinds that run pytest, shell commands, the gate's own interpreter and the scripts
+        of its environment run the gate's Python; a script whose ``#!`` line names another
+        interpreter (pipx, ``uv tool``, another virtualenv) runs that one."""
+        if kinds.get(check.kind).runs_pytest or check.shell:
+            return self._python(sys.executable)
+        resolved = resolve_executable(program, path_env, cwd) if program else None
+        if resolved is None:
+            return None
+        interpreter = interpreter_of(resolved, path_env, cwd)
+        if interpreter is not None:
+            return self._python(sys.executable if same_interpreter(interpreter) else interpreter)
+        inside = os.path.realpath(resolved).startswith(os.path.realpath(sys.prefix) + os.sep)
+        beside = Path(resolved).parent == Path(sys.executable).parent
+        return self._python(sys.executable) if inside or beside else None
+
+    def _python(self, interpreter: str) -> _Python:
+        known = self._pythons.get(interpreter)
+        if known is not None:
+            return known
+        if interpreter == sys.executable:
+            code = installed_code(sys.path, self.index)
+            external = external_path_entries(sys.path, self.rootdir)
+            found = _Python(
+                python_identity(),
+                code.versions,
+                code.content,
+                tuple(dict.fromkeys([*code.sources, *external])),
+            )
+        else:
+            identity, path = interpreter_path(interpreter)
+            code = installed_code(path, self.index)
+            tag = f"@{interpreter}"
+            found = _Python(
+                identity,
+                {name + tag: v for name, v in code.versions.items()},
+                {name + tag: v for name, v in code.content.items()},
+            )
+        self._pythons[interpreter] = found
+        return found
+
+    def _imported(self, check: Check, python: _Python, env: Mapping[str, str]) -> dict[str, str]:
+        """The files outside the rootdir a check's Python may import, by absolute path:
+        projects installed in development mode, import path entries (the gate's, the check's
+        ``PYTHONPATH``, pytest's ``pythonpath`` for the kinds that run pytest)."""
+        dirs = list(python.sources)
+        extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if kinds.get(check.kind).runs_pytest:
+            extra += [os.path.join(self.rootdir, p) for p in self.pythonpath]
+        dirs += external_path_entries(extra, self.rootdir)
+        root = os.path.realpath(self.rootdir)
+        files: list[str] = []
+        for folder in dict.fromkeys(dirs):
+            real = os.path.realpath(folder)
+            if real == root or real.startswith(root + os.sep):
+                continue  # the project itself, installed in development mode
+            files += self._listing(real)
+        return self.index.digests(Path("/"), files) if files else {}
+
+    def _listing(self, folder: str) -> list[str]:
+        """Every file of a directory outside the rootdir, by absolute path (git's listing when
+        it is a work tree, as for the project itself), once per key computation."""
+        if folder not in self._listed:
+            self._listed[folder] = [os.path.join(folder, p) for p in project_files(Path(folder))]
+        return self._listed[folder]
+
+
+def _program(check: Check) -> str:
+    if kinds.get(check.kind).runs_pytest:
+        return sys.executable
+    if not check.argv:
+        return ""
+    if check.shell:
+        try:
+            words = shlex.split(check.argv[0])
+        except ValueError:
+            return ""
+        return words[0] if words else ""
+    return check.argv[0]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return ""
+
+
+def _without_gate_table(path: Path, digest: str) -> str:
+    """The digest of the gate's config file without its ``[tool.parex]`` table: the table
+    counts through the definitions it makes, so adding a check reruns no other."""
+    try:
+        document = read_document(path)
+    except ConfigError:
+        return digest
+    tool = document.get("tool")
+    if isinstance(tool, dict):
+        tool = {k: v for k, v in tool.items() if k != "parex"}
+        document = {**document, "tool": tool}
+    text = canonical_json(_jsonable(document))
+    return "toml:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _jsonable(value: Any) -> Any:
+    """TOML values as JSON data (dates and times as ISO text)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

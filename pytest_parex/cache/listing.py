@@ -48,6 +48,28 @@ either not the project's, or rewritten by the checks themselves (``__pycache__``
 ``.hypothesis``), which would make every key differ on every run. A directory holding a
 ``pyvenv.cfg`` and any ``*.egg-info`` directory are pruned as well."""
 
+IGNORED_OUTPUT_DIRS = frozenset(
+    {"build", "dist", "htmlcov", ".eggs", "site-packages", "wheelhouse", ".cache", ".coverage"}
+)
+"""Directories git ignores that hold what builds and checks *write* (build output, coverage
+reports, caches): never searched for ignored inputs (a check that reads them names them in
+``reads``)."""
+
+LOADABLE_SUFFIXES = (".py", ".pyi", ".pyx", ".pxd", ".so", ".pyd", ".pth")
+"""Files Python imports or loads: an ignored one is still an input (a generated
+``_version.py``, an extension module built in place, a ``local_settings.py``)."""
+
+
+def loadable(rel: str) -> bool:
+    """Whether an ignored file is one a check may load: Python source, stubs, extension
+    modules and ``.pth`` files, and environment files (``.env``, ``.env.local``, ``prod.env``)
+    that tools such as python-dotenv and pytest-dotenv read."""
+    name = rel.rsplit("/", 1)[-1]
+    if name.endswith(LOADABLE_SUFFIXES) or ".so." in name:  # libfoo.so.1
+        return True
+    return name == ".env" or name.startswith(".env.") or name.endswith(".env")
+
+
 # Variables that point git at another repository than the one holding the rootdir (a git hook
 # sets some of them): the listing must be the one of the tree under the rootdir.
 _GIT_LOCATION_VARS = (
@@ -101,12 +123,17 @@ def project_files(root: Path, *, exclude: Sequence[str] = ()) -> list[str]:
     Inside a git work tree: the files git tracks plus the untracked files it does not ignore
     (``git ls-files --cached --others --exclude-standard``, run in ``root``, so a rootdir below
     the repository's top lists its own subtree, and without the variables that would point git
-    at another repository). Untracked files inside the always-pruned
-    directories (:data:`PRUNED_DIRS`, virtualenvs, ``*.egg-info``) are left out even when no
-    ``.gitignore`` names them; a tracked file is always in. A submodule or a nested repository
-    is listed through its own git (its files are part of the tree a check sees). Outside git,
-    or when git is missing or fails: a walk of ``root`` that prunes the same directories and
-    never follows a symlinked directory.
+    at another repository), plus the ignored files a check may load all the same: every file
+    inside the project's packages (directories with an ``__init__.py``: extension modules
+    built in place, generated data) and, anywhere else, Python files, extension modules,
+    ``.pth`` and ``.env`` files (:func:`loadable`) -- never inside virtualenvs, caches or
+    build output (:data:`PRUNED_DIRS`, :data:`IGNORED_OUTPUT_DIRS`). Untracked files inside
+    the always-pruned directories (:data:`PRUNED_DIRS`, virtualenvs, ``*.egg-info``) are left
+    out even when no ``.gitignore`` names them; a tracked file is always in. A submodule or a
+    nested repository is listed through its own git (its files are part of the tree a check
+    sees). Outside git, or when git is missing or fails: a walk of ``root`` that prunes the
+    same directories and never follows a symlinked directory (the key builder follows links
+    to directories outside the rootdir, :mod:`pytest_parex.cache.key`).
 
     ``exclude`` (directories relative to ``root``: the gate's logs, its state, pytest's cache)
     is left out in both modes. A directory that cannot be listed appears as an entry itself:
@@ -179,6 +206,52 @@ def _git_files(root: Path) -> list[str] | None:
     return out
 
 
+def _git_ignored(root: Path) -> list[str] | None:
+    """What git ignores under ``root``: files, and directories as a whole (``"dir/"``: git does
+    not descend into an ignored directory, so a virtualenv costs one line). None when git
+    fails."""
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
+    try:
+        proc = subprocess.run(
+            ["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    if proc.returncode != 0:
+        return None
+    text = proc.stdout.decode(_FS_ENCODING, "surrogateescape")
+    return [line for line in text.split("\0") if line]
+
+
+def _in_package(rel: str, packages: set[str]) -> bool:
+    """Whether ``rel`` lies below one of the ``packages`` directories."""
+    cut = rel.rfind("/")
+    while cut > 0:
+        if rel[:cut] in packages:
+            return True
+        cut = rel.rfind("/", 0, cut)
+    return False
+
+
+def _output_dir(base: str, rel: str, venvs: dict[str, bool]) -> bool:
+    """Whether an ignored path is, or lies in, a directory of what checks and builds write."""
+    parts = rel.split("/")
+    for i, part in enumerate(parts):
+        if _pruned_name(part) or part in IGNORED_OUTPUT_DIRS:
+            return True
+        d = "/".join(parts[: i + 1])
+        if d not in venvs:
+            venvs[d] = os.path.isfile(os.path.join(base, d, "pyvenv.cfg"))
+        if venvs[d]:
+            return True
+    return False
+
+
 def _nested_files(base: str, rel: str) -> list[str]:
     """The files of a submodule or a nested repository: part of the tree a check sees, listed
     through its own git (an uninitialised submodule has none)."""
@@ -233,15 +306,17 @@ class Scanner:
         self.root = str(root)
         self.excluded = _Excludes.of(exclude)
         self._listings: dict[str, _Listing | None] = {}
-        self._git: threading.Thread | None = None
-        # What _git_files returned, or what it raised (raised again by project_files).
+        self._git: list[threading.Thread] = []
+        # What _git_files and _git_ignored returned, or what they raised (raised again by
+        # project_files).
         self._git_outcome: list[str] | BaseException | None = None
+        self._ignored_outcome: list[str] | BaseException | None = None
 
     def start_project_files(self) -> None:
         """Start git's listing for :meth:`project_files` in the background, so that ``git
         ls-files`` (its own process: a walk of the tree for untracked files) runs while this
         scanner matches ``reads`` patterns."""
-        if self._git is not None:
+        if self._git:
             return
         root = Path(self.root)
 
@@ -251,25 +326,83 @@ class Scanner:
             except BaseException as exc:  # handed to the caller of project_files
                 self._git_outcome = exc
 
-        self._git = threading.Thread(target=list_with_git, name="parex-git-ls-files", daemon=True)
-        self._git.start()
+        def list_ignored() -> None:
+            try:
+                self._ignored_outcome = _git_ignored(root)
+            except BaseException as exc:
+                self._ignored_outcome = exc
+
+        # Two git processes side by side: the tracked and unignored files, and the ignored.
+        self._git = [
+            threading.Thread(target=list_with_git, name="parex-git-ls-files", daemon=True),
+            threading.Thread(target=list_ignored, name="parex-git-ignored", daemon=True),
+        ]
+        for thread in self._git:
+            thread.start()
 
     def project_files(self) -> list[str]:
         """:func:`project_files` of this scanner's root and excludes (a walk outside git
         fills the listings that ``reads`` matching then re-uses)."""
         self.start_project_files()
-        assert self._git is not None
-        self._git.join()
+        for thread in self._git:
+            thread.join()
         listed = self._git_outcome
         if isinstance(listed, BaseException):
             raise listed
         if listed is None:
             return sorted(self.walk())
+        ignored = self._ignored_outcome
+        if isinstance(ignored, BaseException):
+            raise ignored
+        if ignored:
+            listed.extend(self._ignored_inputs(listed, ignored))
         if self.excluded.exact:
             exact, below = self.excluded.exact, self.excluded.prefixes
             listed = [p for p in listed if not p.startswith(below) and p not in exact]
         listed.sort()
         return listed
+
+    def named(self, dirs: Iterable[str], names: Iterable[str]) -> list[str]:
+        """The files called one of ``names`` in each of the directories ``dirs`` (relative;
+        listed once per scanner), excluded ones left out."""
+        wanted = frozenset(names)
+        out: list[str] = []
+        for rel in dirs:
+            if self.excluded(rel):
+                continue
+            listing = self._list(rel)
+            if listing is None:
+                out.append(rel)  # cannot be listed: an unreadable input
+                continue
+            prefix = rel + "/" if rel else ""
+            out.extend(prefix + name for name in listing.files if name in wanted)
+        return out
+
+    def _ignored_inputs(self, listed: list[str], ignored: list[str]) -> list[str]:
+        """The ignored files that are inputs all the same (see :func:`project_files`).
+
+        git lists an ignored directory as ``dir/``, and sometimes its files after it too (a
+        directory whose files are ignored one by one): a directory is walked only when git
+        did not list what it holds."""
+        packages = {p[: -len("/__init__.py")] for p in listed if p.endswith("/__init__.py")}
+        venvs: dict[str, bool] = {}
+        entries = sorted(set(ignored))
+        packages.update(e[: -len("/__init__.py")] for e in entries if e.endswith("/__init__.py"))
+        found: set[str] = set()
+        for i, entry in enumerate(entries):
+            rel = entry.rstrip("/")
+            if self.excluded(rel) or _output_dir(self.root, rel, venvs):
+                continue
+            if not entry.endswith("/"):
+                if loadable(rel) or _in_package(rel, packages):
+                    found.add(rel)
+                continue
+            if i + 1 < len(entries) and entries[i + 1].startswith(entry):
+                continue  # its files are listed one by one
+            below = self.walk(rel)
+            packages.update(p[: -len("/__init__.py")] for p in below if p.endswith("/__init__.py"))
+            found.update(p for p in below if loadable(p) or _in_package(p, packages))
+        return sorted(found)
 
     def _list(self, rel: str) -> _Listing | None:
         """The entries of a directory, or None when it cannot be listed."""
@@ -286,8 +419,12 @@ class Scanner:
                             files.append(e.name)
                         elif e.is_dir(follow_symlinks=False):
                             dirs.append(e.name)
-                    except OSError:
+                    except FileNotFoundError:
                         pass  # vanished while listed
+                    except OSError:
+                        # Cannot tell what it is: an input all the same, which digests()
+                        # then reports unreadable (never silently left out of the key).
+                        files.append(e.name)
         except (FileNotFoundError, NotADirectoryError):
             pass  # gone, or never there (a pattern's literal prefix): nothing to read
         except OSError:

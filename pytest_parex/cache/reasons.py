@@ -46,8 +46,9 @@ def explain(previous: KeyParts | None, current: KeyParts, *, last_status: str | 
     """One short reason why a check runs, or "unchanged" when nothing differs.
 
     The most decisive difference first: a last run that did not pass, no pass on record, the
-    check's definition, the Python, installed distributions, tools, environment variables,
-    then files. Deterministic; names and paths are escaped (:func:`printable`).
+    check's definition, the Python, installed distributions (versions, then contents), tools,
+    environment variables, then files. Deterministic; names and paths are escaped
+    (:func:`printable`).
     """
     if last_status is not None:
         return NOT_PASSED.get(last_status, f"last run was {printable(last_status)}")
@@ -70,6 +71,10 @@ def explain(previous: KeyParts | None, current: KeyParts, *, last_status: str | 
         else:
             what = f"{printable(first)} {printable(old_v)} → {printable(new_v)}"
         return what if len(versions) == 1 else f"{what}, +{len(versions) - 1} more"
+    installed = _changed_keys(previous.installed, current.installed)
+    if installed:
+        what = f"{printable(installed[0])} reinstalled with other files"
+        return what if len(installed) == 1 else f"{what}, +{len(installed) - 1} more"
     tools = _changed_keys(previous.tools, current.tools)
     if tools:
         noun = "executable" if len(tools) == 1 else "executables"

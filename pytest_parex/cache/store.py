@@ -25,8 +25,10 @@ from pytest_parex.cache.key import KeyParts, canonical_json
 from pytest_parex.cache.reasons import NOT_PASSED, explain, printable
 from pytest_parex.files import try_write_atomic
 
-FORMAT = 1
-"""Version of an entry file's layout; an entry of another version is a miss (with a warning)."""
+FORMAT = 2
+"""Version of an entry file's layout (2: key parts with installed contents). An entry of an
+older version is a plain miss ("earlier pass from an older pytest-parex"); of any other, a
+miss with a warning."""
 
 DEFAULT_MAX_OUTPUT = 256 * 1024
 """Bytes of a check's output kept in its entry (the last ones: the end of a log says most)."""
@@ -71,6 +73,8 @@ class Lookup:
     """The status of its last run when that did not pass (a key of :data:`NOT_PASSED`)."""
     warning: str | None = None
     """One line when the entry was there but could not be used."""
+    older: bool = False
+    """The entry was written by an older pytest-parex, whose key held less: a plain miss."""
 
     def replayable(self, current: KeyParts) -> bool:
         """Whether the stored pass may stand in for running the check with ``current``."""
@@ -85,6 +89,8 @@ class Lookup:
             if previous is None:
                 return "earlier pass unreadable"
             return explain(previous, current, last_status=None)
+        if self.older:
+            return "earlier pass from an older pytest-parex"
         if self.warning is not None and self.last_status is None:
             return "earlier entry unreadable"
         return explain(None, current, last_status=self.last_status)
@@ -150,6 +156,8 @@ class ResultCache:
             raise _Damaged("is corrupt") from None
         if not isinstance(header, dict):
             raise _Damaged("is corrupt")
+        if isinstance(header.get("format"), int) and 0 < header["format"] < FORMAT:
+            return Lookup(older=True)
         if header.get("format") != FORMAT:
             raise _Damaged(f"has format {printable(str(header.get('format')))}, not {FORMAT}")
         if header.get("name") != name:

@@ -24,6 +24,7 @@ from pytest_parex.modes.base import CollectChecks, VerdictPlugin
 from pytest_parex.results import CheckResult, Status, unrun
 from pytest_parex.state import GATE_PRINT, GateRun
 from pytest_parex.workers import (
+    CACHE_EXCLUDE_KEY,
     COLLECTION_KEY,
     GATE_KEY,
     VERSION_KEY,
@@ -59,6 +60,10 @@ class ControllerPlugin(CollectChecks, VerdictPlugin):
         """What a worker needs to tell whether it runs this gate (see workers.py)."""
         node.workerinput[GATE_KEY] = self.config.stash[GATE_PRINT]
         node.workerinput[VERSION_KEY] = __version__
+        cache = self.run.incremental
+        # The worker keys each check it runs as this process would: a pass earned on
+        # another tree or interpreter is never recorded under this tree's key.
+        node.workerinput[CACHE_EXCLUDE_KEY] = list(cache.exclude) if cache is not None else None
 
     @pytest.hookimpl
     def pytest_xdist_setupnodes(self, config: pytest.Config, specs: Sequence[Any]) -> None:
