@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,10 +24,15 @@ from hypothesis import strategies as st
 from pytest_parex.cache.digests import FileIndex
 from pytest_parex.cache.identity import (
     executable_identity,
+    external_path_entries,
+    installed_code,
     installed_distributions,
+    interpreter_of,
+    interpreter_path,
     normalise_distribution,
     python_identity,
     resolve_executable,
+    same_interpreter,
 )
 from pytest_parex.cache.key import KeyParts, env_values
 from pytest_parex.cache.listing import matching_files, project_files
@@ -283,6 +289,89 @@ def test_installed_distributions(tmp_path: Path) -> None:
     real = installed_distributions()
     assert real["pytest"] == __import__("pytest").__version__
     assert normalise_distribution("Typing.Extensions__x") == "typing-extensions-x"
+
+
+def test_installed_code_keys_content_and_finds_development_installs(tmp_path: Path) -> None:
+    """Issue 16, case 8: a distribution is keyed by the content of its record of files; a
+    project installed in development mode (PEP 610 ``direct_url.json`` with ``editable``, an
+    ``.egg-link``) is found by its directory."""
+    site, project, old = tmp_path / "site", tmp_path / "lib", tmp_path / "old"
+    project.mkdir()
+    old.mkdir()
+    dist = site / "pkg-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "RECORD").write_text("pkg.py,sha256=aaa,10\n")
+    lib = site / "lib-0.1.dist-info"
+    lib.mkdir()
+    (lib / "RECORD").write_text("__editable__.lib.pth,,\n")
+    (lib / "direct_url.json").write_text(
+        json.dumps({"url": project.as_uri(), "dir_info": {"editable": True}})
+    )
+    archive = site / "arch-2.0.dist-info"
+    archive.mkdir()
+    (archive / "direct_url.json").write_text(
+        json.dumps({"url": "file:///x.whl", "archive_info": {}})
+    )
+    (site / "old.egg-link").write_text(f"{old}\n.\n")
+    index = FileIndex(clock=aged_clock)
+    code = installed_code([str(site)], index)
+    assert code.versions == {"arch": "2.0", "lib": "0.1", "pkg": "1.0"}
+    assert code.content["arch"] == "none"  # no RECORD: its name and version key it
+    assert set(code.sources) == {str(old), str(project)}
+    # Rebuilt and reinstalled at the same version: another RECORD, another key.
+    (dist / "RECORD").write_text("pkg.py,sha256=bbb,10\n")
+    assert installed_code([str(site)], FileIndex()).content["pkg"] != code.content["pkg"]
+
+
+def test_external_path_entries(tmp_path: Path) -> None:
+    """Import path entries outside the rootdir that are neither the standard library nor a
+    site directory: their files are inputs."""
+    root, lib, target = tmp_path / "root", tmp_path / "lib", tmp_path / "target"
+    for folder in (root / "src", lib, target):
+        folder.mkdir(parents=True)
+    (target / "x-1.0.dist-info").mkdir()  # pip install --target: a site directory of its own
+    stdlib = os.path.dirname(os.__file__)
+    entries = ["", str(root / "src"), str(lib), str(lib), str(target), stdlib, str(tmp_path / "no")]
+    assert external_path_entries(entries, root) == [os.path.realpath(lib)]
+
+
+@pytest.mark.parametrize(
+    ("first_line", "expected"),
+    [
+        ("#!{python}", "{python}"),
+        ("#!/usr/bin/env python3", "which"),
+        ("#!/usr/bin/env -S python3 -u", "which"),
+        ("#!/bin/sh", None),
+        ("binary\0", None),
+    ],
+)
+def test_interpreter_of_a_script(tmp_path: Path, first_line: str, expected: str | None) -> None:
+    """Issue 16, case 9: the Python a tool runs on is read off its ``#!`` line."""
+    python = sys.executable
+    script = tmp_path / "tool"
+    script.write_text(first_line.format(python=python) + "\nprint(1)\n")
+    found = interpreter_of(str(script), os.environ.get("PATH"), tmp_path)
+    if expected == "which":
+        assert found == shutil.which("python3")
+    else:
+        assert found == (expected.format(python=python) if expected else None)
+    assert interpreter_of(python, None, tmp_path) == python
+    assert same_interpreter(python)
+
+
+def test_another_interpreters_path(tmp_path: Path) -> None:
+    """A virtualenv's site directories are read off its files; other interpreters are asked."""
+    venv = tmp_path / "venv"
+    site = venv / "lib" / "python3.99" / "site-packages"
+    site.mkdir(parents=True)
+    (venv / "bin").mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.99.1\n")
+    label, path = interpreter_path(str(venv / "bin" / "python"))
+    assert label == f"python 3.99.1 {venv / 'bin' / 'python'}" and path == [str(site)]
+    base = getattr(sys, "_base_executable", sys.executable)
+    label, path = interpreter_path(base)
+    assert label.startswith("python " + ".".join(map(str, sys.version_info[:3])))
+    assert any(p.endswith(("site-packages", "dist-packages")) for p in path), path
 
 
 def test_python_identity() -> None:

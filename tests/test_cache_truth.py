@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ def _agree(project: Project, name: str, expected: str, *args: str) -> Gate:
 def test_a_pass_earned_on_another_tree_is_not_recorded(project: Project, tmp_path: Path) -> None:
     """Case 1: a worker started in another copy of the project (``--tx popen//chdir=``) runs
     the check there; its pass must not be replayed here, where the check fails."""
+    _git(project)
     _reads(project)
     (project.path / "data.txt").write_text("bad\n")
     project.write({"t": _reader("data.txt")})
@@ -78,8 +80,24 @@ def test_a_pass_earned_on_another_tree_is_not_recorded(project: Project, tmp_pat
     (other / "data.txt").write_text("ok\n")
     remote = _gate(project, "--tx", f"popen//chdir={other}")
     assert remote.ret == 0, remote.stdout.str()
-    remote.stdout.fnmatch_lines(["*not cached (run on an xdist worker whose tree*): t"])
     _agree(project, "t", "failed")
+    remote.stdout.fnmatch_lines(["*not cached (run on an xdist worker whose tree*): t"])
+
+
+def test_a_pass_earned_on_another_interpreter_is_not_recorded(
+    project: Project, tmp_path: Path
+) -> None:
+    """Case 1: a worker on another Python (``--tx popen//python=``) where the check's package
+    is installed passes it; here, where it is not, the check fails."""
+    venv = make_venv(tmp_path.parent / f"{tmp_path.name}-venv")
+    wheels = tmp_path.parent / f"{tmp_path.name}-wheels"
+    venv.install(make_wheel(wheels, "onlythere", "1.0", {"onlythere.py": "VALUE = 'ok'\n"}))
+    (project.path / "check.py").write_text(IMPORTS.format(module="onlythere"))
+    project.write({"t": {"run": ["python", "check.py"], "reads": ["check.py"]}})
+    remote = _gate(project, "--tx", f"popen//python={venv.python}")
+    assert remote.ret == 0, remote.stdout.str()
+    _agree(project, "t", "failed")
+    remote.stdout.fnmatch_lines(["*not cached (run on an xdist worker whose tree*): t"])
 
 
 def test_a_pass_earned_on_a_worker_of_this_tree_replays(project: Project) -> None:
@@ -426,3 +444,208 @@ def test_a_tool_in_its_own_environment_is_keyed_by_its_packages(
     )
     assert (tool.root / "bin" / "mytool").read_text() == launcher
     _venv_agree(gate_venv, project, "t", "failed", PATH=path)
+
+
+# ------------------------------------------------------------------------------ differential
+
+
+TEST_ALL = """\
+import os, localpkg, sibmod
+from pkg import mod
+
+def read(path):
+    with open(path) as fh:
+        return fh.read().strip()
+
+def test_module():
+    assert mod.VALUE == "ok"
+
+def test_ignored_env_file():
+    assert read(".env") == "ok"
+
+def test_links_out_of_the_tree():
+    assert read("linked.txt") == "ok" and read("ext/data.txt") == "ok"
+
+def test_installed_and_editable():
+    assert localpkg.VALUE == "ok" and sibmod.VALUE == "ok"
+"""
+
+GOOD_PYTEST_TOML = "[pytest]\nxfail_strict = true\n"
+BAD_PYTEST_TOML = '[pytest]\npython_files = ["nothing_*.py"]\n'
+
+
+class _Tree:
+    """A small real project whose checks read every kind of input the cache must see: a
+    module, an ignored file, links out of the tree (a file, a directory), an installed local
+    package, a sibling project on the import path, pytest's configuration file; and a second
+    git branch where the module differs."""
+
+    def __init__(self, base: Path) -> None:
+        self.root = base / "proj"
+        self.outside = base / "outside"
+        self.sibling = base / "sib"
+        self.wheels = base / "wheels"
+        self.venv = make_venv(base / "venv")
+        for folder in (self.root / "pkg", self.root / "tests", self.outside / "ext"):
+            folder.mkdir(parents=True)
+        (self.sibling / "src").mkdir(parents=True)
+        self.targets = {
+            "module": self.root / "pkg" / "mod.py",
+            "ignored": self.root / ".env",
+            "linked file": self.outside / "linked.txt",
+            "linked dir": self.outside / "ext" / "data.txt",
+            "sibling": self.sibling / "src" / "sibmod.py",
+            "config": self.root / "pytest.toml",
+        }
+        for name in self.targets:
+            self.write(name, good=True)
+        (self.root / "pkg" / "__init__.py").write_text("")
+        (self.root / "tests" / "test_all.py").write_text(TEST_ALL)
+        (self.root / "check_env.py").write_text(
+            "import sys\n"
+            "ok = all(open(p).read().strip() == 'ok' for p in ('.env', 'ext/data.txt'))\n"
+            "sys.exit(0 if ok else 1)\n"
+        )
+        (self.root / "check_pkg.py").write_text(
+            "import sys\nsys.path.insert(0, '.')\nfrom pkg import mod\n"
+            "sys.exit(0 if mod.VALUE == 'ok' else 1)\n"
+        )
+        (self.root / "linked.txt").symlink_to(self.outside / "linked.txt")
+        (self.root / "ext").symlink_to(self.outside / "ext")
+        (self.root / ".gitignore").write_text(".env\nreport.json\n")
+        (self.root / "pyproject.toml").write_text(
+            "[tool.parex.checks.tests]\npytest = []\n\n"
+            '[tool.parex.checks.pkg]\nrun = ["python", "check_pkg.py"]\nreads = ["pkg/**"]\n'
+            'agent = "debugger"\n\n'
+            '[tool.parex.checks.env]\nrun = ["python", "check_env.py"]\nagent = "refactorer"\n'
+        )
+        self.reinstall(good=True)
+        self.venv.install(
+            make_wheel(self.wheels, "sib", "1.0", {"sib.pth": f"{self.sibling / 'src'}\n"})
+        )
+        self.git("init", "-q", "-b", "main")
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "main")
+        self.git("checkout", "-q", "-b", "other")
+        self.write("module", good=False)
+        self.git("commit", "-q", "-am", "other: a bad module")
+        self.git("checkout", "-q", "main")
+
+    def git(self, *args: str) -> None:
+        env = scrubbed_env(
+            GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+            GIT_COMMITTER_EMAIL="t@t",
+        )  # fmt: skip
+        subprocess.run(["git", *args], cwd=self.root, env=env, check=True, capture_output=True)
+
+    def write(self, name: str, *, good: bool) -> None:
+        value = "ok" if good else "bad"
+        path = self.targets[name]
+        if name == "config":
+            path.write_text(GOOD_PYTEST_TOML if good else BAD_PYTEST_TOML)
+        elif path.suffix == ".py":
+            path.write_text(f"VALUE = {value!r}\n")
+        else:
+            path.write_text(value + "\n")
+
+    def reinstall(self, *, good: bool) -> None:
+        value = "ok" if good else "bad"
+        files = {"localpkg.py": f"VALUE = {value!r}\n"}
+        self.venv.install(make_wheel(self.wheels, "localpkg", "1.0", files))
+
+    def verdicts(self, *args: str) -> tuple[dict[str, str], set[str]]:
+        """Each check's verdict ("cached" counts as "passed") and the checks replayed."""
+        report = self.root / "report.json"
+        report.unlink(missing_ok=True)
+        done = subprocess.run(
+            [str(self.venv.python), "-m", "pytest", "--parex", "--parex-json=report.json",
+             "-p", "no:randomly", *args],
+            cwd=self.root, env=scrubbed_env(), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert report.exists(), done.stdout + done.stderr
+        checks = json.loads(report.read_text())["checks"]
+        verdicts = {c["name"]: "passed" if c["cached"] else c["status"] for c in checks}
+        return verdicts, {c["name"] for c in checks if c["cached"]}
+
+
+def test_cached_and_uncached_gates_agree_on_every_change(tmp_path: Path) -> None:
+    """The invariant, differentially: after any sequence of changes to what the checks read
+    (edit, revert, touch, rename away and back, delete, rebuild and reinstall a package,
+    switch a git branch), the cached gate gives every check the verdict of running it."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+
+    names = ["module", "ignored", "linked file", "linked dir", "sibling", "config"]
+
+    class Changes(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tree = _Tree(Path(tempfile.mkdtemp(dir=tmp_path)))
+            self.saved: dict[str, bytes] = {}
+            first, _ = self.tree.verdicts()
+            assert set(first.values()) == {"passed"}, first
+            # The cache is on and the tree is stable: an unchanged rerun replays everything.
+            assert self.tree.verdicts()[1] == set(first)
+
+        def compare(self, step: str) -> None:
+            cached, _ = self.tree.verdicts()
+            uncached, _ = self.tree.verdicts("--parex-no-cache")
+            assert cached == uncached, f"after {step}: cached {cached}, uncached {uncached}"
+
+        @rule(name=st.sampled_from(names), good=st.booleans())
+        def edit(self, name: str, good: bool) -> None:
+            path = self.tree.targets[name]
+            self.saved.setdefault(name, path.read_bytes())
+            self.tree.write(name, good=good)
+            self.compare(f"edit {name} {'good' if good else 'bad'}")
+
+        @rule(name=st.sampled_from(names))
+        def revert(self, name: str) -> None:
+            if name in self.saved:
+                self.tree.targets[name].write_bytes(self.saved.pop(name))
+            self.compare(f"revert {name}")
+
+        @rule(name=st.sampled_from(names))
+        def touch(self, name: str) -> None:
+            path = self.tree.targets[name]
+            if path.exists():
+                st_ = path.stat()
+                os.utime(path, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))
+            self.compare(f"touch {name}")
+
+        @rule(name=st.sampled_from(names), back=st.booleans())
+        def rename(self, name: str, back: bool) -> None:
+            path = self.tree.targets[name]
+            away = path.with_name(path.name + ".away")
+            if path.exists() and not away.exists():
+                path.rename(away)
+                if back:
+                    away.rename(path)
+            self.compare(f"rename {name}{' and back' if back else ''}")
+
+        @rule(name=st.sampled_from(names))
+        def delete(self, name: str) -> None:
+            self.tree.targets[name].unlink(missing_ok=True)
+            self.compare(f"delete {name}")
+
+        @rule(good=st.booleans())
+        def reinstall(self, good: bool) -> None:
+            self.tree.reinstall(good=good)
+            self.compare(f"rebuild and reinstall localpkg {'good' if good else 'bad'}")
+
+        @rule(branch=st.sampled_from(["main", "other"]))
+        def switch(self, branch: str) -> None:
+            self.tree.git("stash", "-q", "--include-untracked")
+            self.tree.git("checkout", "-q", branch)
+            self.compare(f"switch to {branch}")
+
+    run_state_machine_as_test(
+        Changes,
+        settings=settings(
+            max_examples=2,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
