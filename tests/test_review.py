@@ -56,16 +56,25 @@ def test_format_without_line_or_code() -> None:
 
 
 def test_parse_ruff_json_relative_to_root(tmp_path: Path) -> None:
+    unused = _ruff_entry(str(tmp_path / "pkg" / "m.py"), 1, 8, "F401", "`os` imported but unused")
+    unused["url"] = "https://docs.astral.sh/ruff/rules/unused-import"
     text = json.dumps(
-        [
-            _ruff_entry(str(tmp_path / "pkg" / "m.py"), 1, 8, "F401", "`os` imported but unused"),
-            _ruff_entry("/elsewhere/x.py", 4, 1, "E501", "Line too long (120 > 100)"),
-        ]
+        [unused, _ruff_entry("/elsewhere/x.py", 4, 1, "E501", "Line too long (120 > 100)")]
     )
     issues = parse_ruff_json(text, root=tmp_path)
     assert issues == [
-        Issue("pkg/m.py", 1, 8, "F401", "`os` imported but unused", "error"),
-        Issue("/elsewhere/x.py", 4, 1, "E501", "Line too long (120 > 100)", "error"),
+        Issue(
+            "pkg/m.py",
+            1,
+            8,
+            "F401",
+            "`os` imported but unused",
+            "error",
+            end_line=1,
+            end_column=9,
+            url="https://docs.astral.sh/ruff/rules/unused-import",
+        ),
+        Issue("/elsewhere/x.py", 4, 1, "E501", "Line too long (120 > 100)", "error", 4, 2),
     ]
 
 
@@ -201,7 +210,8 @@ def test_parse_mypy_lines() -> None:
 
 def test_parse_mypy_error_end_and_windows_path() -> None:
     text = "C:\\src\\m.py:2:10:2:12: error: Bad  [misc]\n"
-    assert parse_mypy(text) == [Issue("C:\\src\\m.py", 2, 10, "misc", "Bad", "error")]
+    # mypy's end column is the span's last character; the issue's is just after it.
+    assert parse_mypy(text) == [Issue("C:\\src\\m.py", 2, 10, "misc", "Bad", "error", 2, 13)]
 
 
 def test_parse_mypy_pretty_wraps_messages() -> None:
