@@ -26,12 +26,12 @@ from hypothesis import strategies as st
 
 from pytest_parex import config as cfg
 from pytest_parex import cpubound, graph, plan
-from pytest_parex.config import Check, ConfigError, ParexConfig
+from pytest_parex.config import AnnotationLimits, Check, ConfigError, ParexConfig
 from pytest_parex.dispatch import DONE, PENDING, Action, Cancel, Dispatcher, Run, Skip
 from pytest_parex.incremental import Decision, _runs_together
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.mintree import MinTree
-from pytest_parex.output import github, jsonreport, live, summary, timeline
+from pytest_parex.output import github, jsonreport, live, stepsummary, summary, timeline
 from pytest_parex.results import GOOD, CheckResult, Status, gate_result, unrun, verdict
 from pytest_parex.state import GATE_RUN, GateRun, Mode
 
@@ -305,10 +305,14 @@ def _every_output(config: ParexConfig, results: list[CheckResult], workers: int)
     assert sum(doc["totals"]["counts"].values()) == n
     assert doc["timeline"]["critical_path"] == list(chain)
 
-    annotations = list(github.annotation_lines(gate, ROOT))
+    annotations = github.check_annotations(gate, ROOT)
     assert len(annotations) == sum(1 for r in results if r.bad)
-    assert all(a.startswith(("::error ", "::warning ")) for a in annotations)
-    table = github.step_summary(gate, ROOT).splitlines()
+    chosen = github.select(annotations, AnnotationLimits())
+    assert len(chosen.shown) == min(10, sum(1 for a in annotations if a.level == "error")) + min(
+        10, sum(1 for a in annotations if a.level == "warning")
+    )
+    assert all(a.startswith(("::error ", "::warning ", "::notice ")) for a in chosen.lines())
+    table = stepsummary.render(*stepsummary.sections(gate, ROOT, [])).splitlines()
     assert sum(1 for line in table if line.startswith("| ")) == 2 + n  # with the header
 
     progress = live.Progress(clock=lambda: 10.0)
