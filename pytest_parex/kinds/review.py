@@ -98,7 +98,7 @@ class ReviewKind(Kind):
             return Verdict(Status.ERROR, f"{missing} is not installed in this environment")
         tool = str(check.option("tool", ""))
         parser = PARSERS.get(tool, reviewparse.parse_generic)
-        issues = parser(text, ctx.rootdir)
+        issues = parser(text, ctx.rootdir / check.cwd)
         counted = [
             _located(i, tool, ctx.rootdir, check.cwd) for i in issues if i.severity != "note"
         ]
@@ -146,9 +146,10 @@ def _located(issue: reviewparse.Issue, tool: str, rootdir: Path, cwd: str) -> re
     """``issue`` with its path relative to the rootdir (a tool in ``cwd = "src"`` names its
     files from there) and, for mypy, the documentation of its error code."""
     changes: dict[str, Any] = {}
-    if issue.path and cwd not in ("", ".") and not os.path.isabs(issue.path):
-        moved = relative_posix(rootdir / cwd / issue.path, rootdir)
-        if moved:
+    path = issue.path
+    if path and (os.path.isabs(path) or cwd not in ("", ".")):
+        moved = relative_posix(path if os.path.isabs(path) else rootdir / cwd / path, rootdir)
+        if moved and moved != path:
             changes["path"] = moved
     if tool == "mypy" and issue.code and not issue.url:
         changes["url"] = MYPY_CODE_URL.format(code=issue.code)
