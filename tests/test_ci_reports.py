@@ -15,7 +15,7 @@ import pytest
 from conftest import Project
 
 from pytest_parex.findings import Finding, file_lines, fingerprints, of_gate
-from pytest_parex.output import codequality, sarif
+from pytest_parex.output import codequality, jsonreport, sarif
 from pytest_parex.results import CheckResult, GateResult
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -263,6 +263,7 @@ def test_200_findings_on_github_ranked_capped_and_in_every_report(
 
     # Every report holds every finding, and the counts agree with the summary's.
     report = project.json_report("gate.json")
+    jsonschema.Draft202012Validator(jsonreport.schema()).validate(report)
     issue_counts = {c["name"]: c["figures"]["issue_count"] for c in report["checks"]}
     assert issue_counts == {"docs": 30, "lint": 80, "style": 30, "types": 60}
     details = {c["name"]: c["detail"] for c in report["checks"]}
@@ -349,3 +350,62 @@ def test_a_replayed_pass_reports_its_findings_as_the_run_that_earned_it(
     assert all(line.startswith(("::warning", "::notice")) for line in fresh[2])
     levels = {r["level"] for _, results in _results(fresh[0]).values() for r in results}
     assert levels == {"error", "warning"}
+
+
+def _levels(result: pytest.RunResult) -> dict[str, int]:
+    lines = result.outlines
+    return {
+        level: sum(line.startswith(f"::{level}") for line in lines)
+        for level in ("error", "warning", "notice")
+    }
+
+
+def test_limits_from_the_command_line_the_environment_and_the_config(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _four_checks(project)
+    text = (project.path / "pyproject.toml").read_text()
+    (project.path / "pyproject.toml").write_text(
+        text + "\n[tool.parex.annotations]\nerrors = 4\nnotices = 0\n"
+    )
+    _github_env(monkeypatch, project, tmp_path)
+    run = project.pytester.runpytest_subprocess
+    # The config's: 4 errors, 10 warnings, no notice (so no closing notice either).
+    assert _levels(run("--parex", "-p", "no:randomly")) == {"error": 4, "warning": 10, "notice": 0}
+    monkeypatch.setenv("PYTEST_PAREX_ANNOTATIONS", "warnings=2,notices=1")
+    assert _levels(run("--parex", "-p", "no:randomly")) == {"error": 4, "warning": 2, "notice": 1}
+    # The command line over the environment (the config's notices = 0 again); the job's
+    # limit over the step's: the three failed checks' own lines, best ranked first.
+    result = run("--parex", "-p", "no:randomly", "--parex-annotations=job=3")
+    assert _levels(result) == {"error": 2, "warning": 1, "notice": 0}
+    assert _levels(run("--parex", "-p", "no:randomly", "--parex-annotations=off")) == {
+        "error": 0,
+        "warning": 0,
+        "notice": 0,
+    }
+
+
+def test_a_step_summary_that_would_pass_1_mib_is_cut_with_a_note(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _four_checks(project)
+    summary = _github_env(monkeypatch, project, tmp_path)
+    earlier = "x" * 99 + "\n"
+    summary.write_text(earlier * 9_950)  # what earlier commands of the step wrote: 995,000 B
+    result = project.pytester.runpytest_subprocess("--parex", "-p", "no:randomly")
+    assert result.ret == 1
+    data = summary.read_bytes()
+    assert len(data) <= 1_000_000 < 1024 * 1024
+    text = data.decode()
+    assert text.startswith(earlier * 9_950 + "### parex: failed: lint failed, types failed\n")
+    assert "the full report is .parex/report.md*" in text
+    full = (project.path / ".parex" / "report.md").read_text()
+    assert full.count("| src/m") == 200 and len(full) > 5_000
+    result.stdout.fnmatch_lines(
+        [
+            "*parex: the step summary was shortened to *(GitHub drops one over 1 MiB); the full "
+            "report is .parex/report.md*"
+        ]
+    )
+    notice = next(line for line in result.outlines if line.startswith("::notice"))
+    assert notice.endswith("all of them are in the step summary (shortened), .parex/report.md")
