@@ -5,8 +5,8 @@ A kind reports findings as builtins in its result's figures (they cross from an 
 and are stored with a pass in the result cache, so a replayed pass reports them as the run
 that earned it did)::
 
-    figures["tool"]    = "ruff-check" | "ruff-format" | "mypy" | "generic" | any tool name
-    figures["program"] = "flake8"     # the command's program, named when the tool is generic
+    figures["tool"]    = "ruff-check" | "ruff-format" | "mypy" | "generic"  # the parser
+    figures["program"] = "ruff" | "mypy" | "flake8" | ...  # the tool, as people name it
     figures["issues"]  = [{"path", "line", "column", "code", "message", "severity",
                            "end_line"?, "end_column"?, "url"?, "tool"?}, ...]
 
@@ -29,8 +29,6 @@ from pytest_parex.files import relative_posix
 from pytest_parex.results import CheckResult, GateResult, Status
 
 LEVELS = ("error", "warning", "note")
-TOOL_NAMES: Mapping[str, str] = {"ruff-check": "ruff", "ruff-format": "ruff"}
-"""A review parser's name -> the tool's own name (one SARIF run per tool)."""
 COMPLETED = frozenset({Status.PASSED, Status.FLAKY, Status.FAILED})
 """Statuses whose findings are the tool's whole answer (it ran to its end)."""
 
@@ -77,12 +75,10 @@ def _text(value: object) -> str:
 
 
 def tool_of(figures: Mapping[str, Any], check: str) -> str:
-    """The tool a check's findings come from: its parser's tool, else its command's program,
-    else the check's own name."""
+    """The tool a check's findings come from (one SARIF run per tool): its ``program``, else
+    the parser that read it, else the check's own name."""
     tool = _text(figures.get("tool"))
-    if tool == "generic" or not tool:
-        return _text(figures.get("program")) or check
-    return TOOL_NAMES.get(tool, tool)
+    return _text(figures.get("program")) or (tool if tool != "generic" else "") or check
 
 
 def reports_findings(result: CheckResult) -> bool:

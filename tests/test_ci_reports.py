@@ -97,9 +97,9 @@ ISSUES = [
 def _gate() -> GateResult:
     return GateResult(
         (
-            _result("lint", tool="ruff-check", issues=ISSUES),
-            _result("fmt", "passed", tool="ruff-format", issues=[]),
-            _result("types", "passed", tool="mypy", issues=[]),
+            _result("lint", tool="ruff-check", program="ruff", issues=ISSUES),
+            _result("fmt", "passed", tool="ruff-format", program="ruff", issues=[]),
+            _result("types", "passed", tool="mypy", program="mypy", issues=[]),
             _result("slow", "timeout", tool="pylint-ish", issues=[{"path": "a.py"}]),
             _result("tests", "passed", passed=3),
         ),

@@ -36,7 +36,9 @@ def test_findings_are_read_leniently_from_figures() -> None:
         {"path": "c.py", "line": 5, "end_line": 2, "tool": "black", "message": "m"},
         "junk",
     ]
-    (a, b, c, d) = findings.of_result(_result("lint", tool="ruff-check", issues=issues))
+    (a, b, c, d) = findings.of_result(
+        _result("lint", tool="ruff-check", program="ruff", issues=issues)
+    )
     assert a == Finding(
         "lint",
         "ruff",
@@ -64,8 +66,8 @@ def test_findings_are_read_leniently_from_figures() -> None:
 
 
 def test_tools_are_named_for_people() -> None:
-    assert findings.tool_of({"tool": "ruff-format"}, "fmt") == "ruff"
-    assert findings.tool_of({"tool": "mypy"}, "types") == "mypy"
+    assert findings.tool_of({"tool": "ruff-format", "program": "ruff"}, "fmt") == "ruff"
+    assert findings.tool_of({"tool": "mypy"}, "types") == "mypy"  # a result from before
     assert findings.tool_of({"tool": "generic", "program": "flake8"}, "lint") == "flake8"
     assert findings.tool_of({"tool": "generic"}, "lint") == "lint"
 

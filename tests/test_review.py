@@ -401,7 +401,9 @@ def test_issue_paths_are_relative_to_the_rootdir_for_a_check_with_cwd(tmp_path: 
 
 def test_mypy_issues_name_the_documentation_of_their_code(tmp_path: Path) -> None:
     output = "a.py:1: error: Bad  [arg-type]\na.py:2: error: No code\n"
-    verdict = _interpret(tmp_path, output, argv=("mypy", "."), options=(("tool", "mypy"),))
+    shell = ("mypy src || true",)  # the parser named, the shell line run
+    verdict = _interpret(tmp_path, output, argv=shell, shell=True, options=(("tool", "mypy"),))
+    assert verdict.figures["program"] == "mypy"
     first, second = verdict.figures["issues"]
     assert first["url"] == "https://mypy.rtfd.io/en/stable/_refs.html#code-arg-type"
     assert "url" not in second

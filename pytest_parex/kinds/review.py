@@ -42,6 +42,8 @@ ones in that part."""
 MYPY_CODE_URL = "https://mypy.rtfd.io/en/stable/_refs.html#code-{code}"
 """Where mypy itself sends its readers for an error code (its ``See ... for more info``)."""
 
+PROGRAMS = {"ruff-check": "ruff", "ruff-format": "ruff", "mypy": "mypy"}
+"""A parser's name -> the tool's."""
 PARSERS = {
     "ruff-check": reviewparse.parse_ruff_json,
     "ruff-format": reviewparse.parse_ruff_format_check,
@@ -104,7 +106,7 @@ class ReviewKind(Kind):
         ]
         figures: dict[str, Any] = {
             "tool": tool or "generic",
-            "program": _program(check),
+            "program": _program(check, tool),
             "issue_count": len(counted),
             # Every issue, not the first few: annotations, SARIF and Code Quality report them
             # all, also when this pass is replayed from the result cache.
@@ -156,9 +158,12 @@ def _located(issue: reviewparse.Issue, tool: str, rootdir: Path, cwd: str) -> re
     return replace(issue, **changes) if changes else issue
 
 
-def _program(check: Check) -> str:
-    """The program a review check runs (``flake8`` for ``python -m flake8 src``): the name of
-    the tool its findings come from, when no parser knows it."""
+def _program(check: Check, tool: str) -> str:
+    """The name people know the tool by: ``ruff`` for both ruff parsers, ``mypy`` (also when
+    a shell line runs it), else the command's program (``flake8`` for ``python -m flake8
+    src``) -- the tool a SARIF run is named after."""
+    if tool in PROGRAMS:
+        return PROGRAMS[tool]
     argv: list[str] = list(check.argv)
     if check.shell:
         try:
