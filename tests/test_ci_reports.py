@@ -409,3 +409,25 @@ def test_a_step_summary_that_would_pass_1_mib_is_cut_with_a_note(
     )
     notice = next(line for line in result.outlines if line.startswith("::notice"))
     assert notice.endswith("all of them are in the step summary (shortened), .parex/report.md")
+
+
+def test_a_step_summary_already_full_gets_nothing_appended(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project.write({"lint": _review("lint-tool.py", 3, "error", 1)})
+    (project.path / "lint-tool.py").write_text(EMIT)
+    summary = _github_env(monkeypatch, project, tmp_path)
+    summary.write_bytes(b"y" * 999_500)
+    result = project.pytester.runpytest_subprocess("--parex", "-p", "no:randomly")
+    assert result.ret == 1
+    assert summary.read_bytes() == b"y" * 999_500
+    result.stdout.fnmatch_lines(
+        [
+            "parex: GITHUB_STEP_SUMMARY already holds 999,500 bytes; nothing appended (the report "
+            "is .parex/report.md)"
+        ]
+    )
+    assert (
+        "| src/m0.py:1 | error | E100 | finding 0 |"
+        in (project.path / ".parex" / "report.md").read_text()
+    )

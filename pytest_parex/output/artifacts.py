@@ -184,9 +184,14 @@ class Outputs:
         except OSError:
             before = 0
         shown = rel(str(full), root) if wrote_full else "in the checks' logs"
-        text, cut = stepsummary.fit(
-            head, parts, max(0, stepsummary.LIMIT - before), stepsummary.md_cell(shown)
-        )
+        budget = stepsummary.LIMIT - before
+        if budget < stepsummary.MIN_BUDGET:  # the step filled it: appending would lose it all
+            self.problems.append(
+                f"parex: GITHUB_STEP_SUMMARY already holds {before:,} bytes; nothing appended "
+                f"(the report is {shown})"
+            )
+            return
+        text, cut = stepsummary.fit(head, parts, budget, stepsummary.md_cell(shown))
         try:
             with open(target, "a", encoding="utf-8") as fh:
                 fh.write(text)

@@ -23,6 +23,8 @@ from pytest_parex.results import CheckResult, GateResult, Status
 LIMIT = 1_000_000
 """Bytes a step's summary may hold in all: GitHub's limit is 1 MiB (1,048,576), and a summary
 just below it was seen dropped (actions/runner#4337), so the gate keeps a margin."""
+MIN_BUDGET = 1024
+"""Below this many bytes left, nothing is appended (the step filled its summary itself)."""
 SECTION_FLOOR = 2048
 """A section is never cut below this many bytes while the table of checks can give way."""
 
