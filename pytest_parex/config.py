@@ -55,6 +55,7 @@ GLOBAL_KEYS = (
     "on-failure",
     "retries",
     "log-dir",
+    "annotations",
     "checks",
 )
 COMMAND_KEYS = ("agent", "run", "pytest", "shell", "kind")
@@ -63,6 +64,39 @@ COMMAND_KEYS = ("agent", "run", "pytest", "shell", "kind")
 
 class ConfigError(ValueError):
     """A mistake in the user's configuration; ``str()`` is the one-line message."""
+
+
+@dataclass(frozen=True)
+class AnnotationLimits:
+    """How many GitHub Actions annotations the gate emits at most: per step and level, and in
+    the whole job (every step's together). The defaults are GitHub's own limits: it shows no
+    more, and which ones it drops is an accident of order."""
+
+    errors: int = 10
+    warnings: int = 10
+    notices: int = 10
+    job: int = 50
+
+
+ANNOTATION_KEYS = ("errors", "warnings", "notices", "job")
+
+
+def annotation_spec(text: str) -> dict[str, int]:
+    """``errors=5,warnings=5,job=20`` (any of :data:`ANNOTATION_KEYS`) or ``off`` -> the
+    limits it sets; ``ValueError`` with what was expected."""
+    text = text.strip()
+    if text.lower() in ("off", "none", "0"):
+        return dict.fromkeys(ANNOTATION_KEYS, 0)
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        key, sep, value = part.strip().partition("=")
+        key = key.strip()
+        if not sep or key not in ANNOTATION_KEYS or not value.strip().isdigit():
+            raise ValueError(
+                f"expected KEY=N pairs ({', '.join(ANNOTATION_KEYS)}) or off, got {text!r}"
+            )
+        out[key] = int(value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -134,6 +168,7 @@ class ParexConfig:
     on_failure: str = "best-effort"
     retries: int = 0
     log_dir: str = DEFAULT_LOG_DIR
+    annotations: AnnotationLimits = AnnotationLimits()
     notes: tuple[str, ...] = field(default=())
     """Things said about how the config was built (shown in the header)."""
 
@@ -374,6 +409,9 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
     log_dir = DEFAULT_LOG_DIR
     if "log-dir" in table:
         log_dir = v.string(where, "log-dir", table["log-dir"])
+    annotations = AnnotationLimits()
+    if "annotations" in table:
+        annotations = _annotation_limits(v, where, table["annotations"])
 
     agents = dict(DEFAULT_AGENTS)
     if "agents" in table:
@@ -447,9 +485,21 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
         on_failure=on_failure,
         retries=retries,
         log_dir=log_dir,
+        annotations=annotations,
     )
     _validate_needs(v, config)
     return config
+
+
+def _annotation_limits(v: Validator, where: str, raw: object) -> AnnotationLimits:
+    if not isinstance(raw, dict):
+        raise v.error(
+            where, f"annotations must be a table of {', '.join(ANNOTATION_KEYS)}, got {show(raw)}"
+        )
+    inner = f"{where}.annotations"
+    v.unknown_keys(inner, raw, ANNOTATION_KEYS)
+    limits = {key: v.integer(inner, key, value, minimum=0) for key, value in raw.items()}
+    return replace(AnnotationLimits(), **limits)
 
 
 def _parse_check(

@@ -110,6 +110,14 @@ def load(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, str]:
             raise cfg.ConfigError(
                 f"{ENV_PREFIX}MAX_PARALLEL must be a positive integer, got {max_parallel!r}"
             ) from None
+    annotations = config.getoption("parex_annotations")
+    if annotations is None and os.environ.get(ENV_PREFIX + "ANNOTATIONS"):
+        try:
+            annotations = cfg.annotation_spec(os.environ[ENV_PREFIX + "ANNOTATIONS"])
+        except ValueError as exc:
+            raise cfg.ConfigError(f"{ENV_PREFIX}ANNOTATIONS: {exc}") from None
+    if annotations:
+        updates["annotations"] = replace(parsed.annotations, **annotations)
     fail_fast = _setting(config, "parex_fail_fast", "FAIL_FAST")
     maxfail = config.getoption("maxfail")
     if fail_fast in (True, "1", "true", "yes") or maxfail:
@@ -237,12 +245,17 @@ def _open_cache(
             str(Path(config.invocation_params.dir) / value)
             for value in (
                 config.getoption("parex_json"),
+                config.getoption("parex_sarif"),
+                config.getoption("parex_codequality"),
                 config.getoption("xmlpath", None),
                 config.getoption("parex_timeline") or None,
             )
             if value
         ),
     ]
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:  # the gate appends to it: never an input of a check
+        outputs.append(summary)
     outputs += incremental.open_for_writing()
     exclude = [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
     return incremental.Incremental(

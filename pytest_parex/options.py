@@ -30,6 +30,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def annotation_limits(text: str) -> dict[str, int]:
+    """``--parex-annotations``: ``errors=5,warnings=5,job=20`` or ``off``."""
+    from pytest_parex.config import annotation_spec  # only when the option is given
+
+    try:
+        return annotation_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
 
@@ -118,6 +128,28 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="Write the gate's JSON report to PATH (also when it fails or is interrupted)",
+    )
+    group.addoption(
+        "--parex-sarif",
+        metavar="PATH",
+        default=None,
+        help="Write every review finding to PATH as a SARIF 2.1.0 log, one run per tool "
+        "(GitHub code scanning: upload-sarif)",
+    )
+    group.addoption(
+        "--parex-codequality",
+        metavar="PATH",
+        default=None,
+        help="Write every review finding to PATH as a GitLab Code Quality report "
+        "(artifacts:reports:codequality)",
+    )
+    group.addoption(
+        "--parex-annotations",
+        metavar="LIMITS",
+        type=annotation_limits,
+        default=None,
+        help="GitHub annotations at most, per step and in the job: errors=N,warnings=N,"
+        "notices=N,job=N (defaults 10, 10, 10, 50: GitHub's limits) or off",
     )
     group.addoption(
         "--parex-timeline",

@@ -308,10 +308,11 @@ SCRUBBED_ENV = (
     "PYTEST_XDIST_WORKER",
     "TOX_PARALLEL_ENV",
     "NOX_CURRENT_SESSION",
-    "GITHUB_ACTIONS",
-    "GITHUB_STEP_SUMMARY",
-    "GITHUB_WORKSPACE",
+    "CI_PROJECT_DIR",
 )
+SCRUBBED_PREFIXES = ("PYTEST_PAREX_", "GITHUB_", "RUNNER_")
+"""A gate under test must not believe it runs on GitHub Actions (annotations, the step
+summary, the job's annotation count in RUNNER_TEMP, a pull request's base branch)."""
 
 
 @pytest.fixture
@@ -321,7 +322,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Itera
     # The scratch project must not inherit a gate from the environment, nor believe it runs
     # nested (tox run-parallel, nox: fewer workers) or on GitHub Actions (annotations).
     for var in list(os.environ):
-        if var.startswith("PYTEST_PAREX_") or var in SCRUBBED_ENV:
+        if var.startswith(SCRUBBED_PREFIXES) or var in SCRUBBED_ENV:
             monkeypatch.delenv(var)
     token = f"parex-token-{uuid.uuid4().hex[:12]}"
     proj = Project(pytester.path, pytester, token)

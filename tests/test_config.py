@@ -599,6 +599,17 @@ def test_bad_config_is_one_precise_line(
     assert expected in message, message
 
 
+def test_annotation_limits() -> None:
+    assert cfg.parse({"checks": {}}, "p").annotations == cfg.AnnotationLimits(10, 10, 10, 50)
+    parsed = cfg.parse({"annotations": {"errors": 3, "job": 0}, "checks": {}}, "p")
+    assert parsed.annotations == cfg.AnnotationLimits(errors=3, warnings=10, notices=10, job=0)
+    assert cfg.annotation_spec(" warnings=2 , notices=0") == {"warnings": 2, "notices": 0}
+    assert cfg.annotation_spec("off") == dict.fromkeys(cfg.ANNOTATION_KEYS, 0)
+    for bad in ("", "errors", "errors=-1", "errors=x", "job=1,x=2"):
+        with pytest.raises(ValueError, match="expected KEY=N pairs"):
+            cfg.annotation_spec(bad)
+
+
 def test_unknown_global_key_lists_the_known_ones() -> None:
     message = _error({"check": {}})
     for key in cfg.GLOBAL_KEYS:

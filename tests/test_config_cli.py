@@ -72,6 +72,24 @@ BAD_CONFIGS = [
         "[tool.parex.checks]",
         "a -> b -> c -> a",
     ),
+    (
+        "annotations-not-a-table",
+        "[tool.parex]\nannotations = 10\n" + CHECK,
+        "[tool.parex]",
+        "got 10",
+    ),
+    (
+        "annotations-unknown-key",
+        "[tool.parex.annotations]\nerror = 5\n" + CHECK,
+        "[tool.parex.annotations]",
+        '"error"',
+    ),
+    (
+        "annotations-negative",
+        "[tool.parex.annotations]\njob = -1\n" + CHECK,
+        "[tool.parex.annotations]",
+        "job must be an integer >= 0, got -1",
+    ),
     # pytest reads pyproject.toml itself first, and reports invalid TOML the same way.
     ("invalid-toml", "[tool.parex]\ntimeout = = 3\n" + CHECK, "(at line 2, column", ""),
     ("parex-not-a-table", '[tool]\nparex = "on"\n', "[tool.parex] must be a table", '"on"'),
@@ -184,6 +202,25 @@ def test_bad_environment_override(
     monkeypatch.setenv("PYTEST_PAREX_MAX_PARALLEL", "lots")
     result = pytester.runpytest("--parex", "-p", "no:xdist")
     _assert_usage_error(result, "PYTEST_PAREX_MAX_PARALLEL", "'lots'")
+
+
+@pytest.mark.parametrize("value", ["errors=many", "error=3", "10"])
+def test_bad_annotation_limits_on_the_command_line(pytester: pytest.Pytester, value: str) -> None:
+    pytester.path.joinpath("pyproject.toml").write_text(CHECK)
+    result = pytester.runpytest("--parex", "-p", "no:xdist", f"--parex-annotations={value}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        ["*--parex-annotations: expected KEY=N pairs (errors, warnings, notices, job) or off*"]
+    )
+
+
+def test_bad_annotation_limits_in_the_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.path.joinpath("pyproject.toml").write_text(CHECK)
+    monkeypatch.setenv("PYTEST_PAREX_ANNOTATIONS", "job=lots")
+    result = pytester.runpytest("--parex", "-p", "no:xdist")
+    _assert_usage_error(result, "PYTEST_PAREX_ANNOTATIONS: expected KEY=N pairs", "'job=lots'")
 
 
 def test_without_parex_the_config_is_not_read(pytester: pytest.Pytester) -> None:

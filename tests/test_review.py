@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,16 +57,25 @@ def test_format_without_line_or_code() -> None:
 
 
 def test_parse_ruff_json_relative_to_root(tmp_path: Path) -> None:
+    unused = _ruff_entry(str(tmp_path / "pkg" / "m.py"), 1, 8, "F401", "`os` imported but unused")
+    unused["url"] = "https://docs.astral.sh/ruff/rules/unused-import"
     text = json.dumps(
-        [
-            _ruff_entry(str(tmp_path / "pkg" / "m.py"), 1, 8, "F401", "`os` imported but unused"),
-            _ruff_entry("/elsewhere/x.py", 4, 1, "E501", "Line too long (120 > 100)"),
-        ]
+        [unused, _ruff_entry("/elsewhere/x.py", 4, 1, "E501", "Line too long (120 > 100)")]
     )
     issues = parse_ruff_json(text, root=tmp_path)
     assert issues == [
-        Issue("pkg/m.py", 1, 8, "F401", "`os` imported but unused", "error"),
-        Issue("/elsewhere/x.py", 4, 1, "E501", "Line too long (120 > 100)", "error"),
+        Issue(
+            "pkg/m.py",
+            1,
+            8,
+            "F401",
+            "`os` imported but unused",
+            "error",
+            end_line=1,
+            end_column=9,
+            url="https://docs.astral.sh/ruff/rules/unused-import",
+        ),
+        Issue("/elsewhere/x.py", 4, 1, "E501", "Line too long (120 > 100)", "error", 4, 2),
     ]
 
 
@@ -201,7 +211,8 @@ def test_parse_mypy_lines() -> None:
 
 def test_parse_mypy_error_end_and_windows_path() -> None:
     text = "C:\\src\\m.py:2:10:2:12: error: Bad  [misc]\n"
-    assert parse_mypy(text) == [Issue("C:\\src\\m.py", 2, 10, "misc", "Bad", "error")]
+    # mypy's end column is the span's last character; the issue's is just after it.
+    assert parse_mypy(text) == [Issue("C:\\src\\m.py", 2, 10, "misc", "Bad", "error", 2, 13)]
 
 
 def test_parse_mypy_pretty_wraps_messages() -> None:
@@ -351,3 +362,64 @@ def test_machine_readable_ruff_check_adds_json() -> None:
 )
 def test_machine_readable_leaves_others(argv: list[str]) -> None:
     assert machine_readable_argv(argv) == argv
+
+
+# --- the review kind's verdict --------------------------------------------------------
+
+
+def _interpret(tmp_path: Path, output: str, code: int = 1, **check: Any) -> Any:
+    from pytest_parex.config import Check
+    from pytest_parex.kinds.base import Invocation, RunContext
+    from pytest_parex.kinds.review import KIND
+
+    log = tmp_path / "out.log"
+    log.write_text(output)
+    ctx = RunContext(rootdir=tmp_path, log_dir=tmp_path, state_dir=tmp_path, config_path="p")
+    parsed = Check(name="lint", agent="code-reviewer", kind="review", **check)
+    return KIND.interpret(parsed, code, Invocation(parsed.argv, {}), log, ctx)
+
+
+def test_every_issue_is_kept_in_the_figures(tmp_path: Path) -> None:
+    output = "".join(f"src/m.py:{i}:1: E{i} message {i}\n" for i in range(1, 301))
+    verdict = _interpret(tmp_path, output, argv=("python", "-m", "flake8", "src"))
+    assert verdict.detail == "300 issues"
+    assert verdict.figures["issue_count"] == len(verdict.figures["issues"]) == 300
+    assert verdict.figures["tool"] == "generic"
+    assert verdict.figures["program"] == "flake8"
+    assert verdict.summary.endswith("... and 280 more")
+
+
+def test_issue_paths_are_relative_to_the_rootdir_for_a_check_with_cwd(tmp_path: Path) -> None:
+    output = f"m.py:3: E1 x\n{tmp_path}/src/n.py:4: E2 y\n/elsewhere/o.py:5: E3 z\n"
+    verdict = _interpret(tmp_path, output, argv=("flake8", "."), cwd="src")
+    assert [i["path"] for i in verdict.figures["issues"]] == [
+        "src/m.py",
+        "src/n.py",
+        "/elsewhere/o.py",
+    ]
+
+
+def test_mypy_issues_name_the_documentation_of_their_code(tmp_path: Path) -> None:
+    output = "a.py:1: error: Bad  [arg-type]\na.py:2: error: No code\n"
+    shell = ("mypy src || true",)  # the parser named, the shell line run
+    verdict = _interpret(tmp_path, output, argv=shell, shell=True, options=(("tool", "mypy"),))
+    assert verdict.figures["program"] == "mypy"
+    first, second = verdict.figures["issues"]
+    assert first["url"] == "https://mypy.rtfd.io/en/stable/_refs.html#code-arg-type"
+    assert "url" not in second
+
+
+@pytest.mark.parametrize(
+    ("argv", "program"),
+    [
+        (["python3", "-m", "flake8", "src"], "flake8"),
+        (["uv", "run", "pylint", "pkg"], "pylint"),
+        (["env", "A=1", "/usr/bin/codespell.exe"], "codespell"),
+        (["python", "-X", "dev", "tools/lint.py"], "lint.py"),
+        (["python"], ""),
+    ],
+)
+def test_program_name(argv: list[str], program: str) -> None:
+    from pytest_parex.kinds.reviewparse import program_name
+
+    assert program_name(argv) == program

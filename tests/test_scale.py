@@ -27,12 +27,12 @@ from hypothesis import strategies as st
 from pytest_parex import config as cfg
 from pytest_parex import cpubound, graph, plan
 from pytest_parex.cache.incremental import Decision, _runs_together
-from pytest_parex.config import Check, ConfigError, ParexConfig
+from pytest_parex.config import AnnotationLimits, Check, ConfigError, ParexConfig
 from pytest_parex.dispatch import DONE, PENDING, Action, Cancel, Dispatcher, Run, Skip
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.mintree import MinTree
-from pytest_parex.output import github, jsonreport, live, summary, timeline
-from pytest_parex.results import GOOD, CheckResult, Status, gate_result, unrun, verdict
+from pytest_parex.output import github, jsonreport, live, stepsummary, summary, timeline
+from pytest_parex.results import GOOD, CheckResult, GateResult, Status, gate_result, unrun, verdict
 from pytest_parex.state import GATE_RUN, GateRun, Mode
 
 AGENTS = ("code-reviewer", "debugger", "feature-implementer", "refactorer", "test-runner")
@@ -305,10 +305,14 @@ def _every_output(config: ParexConfig, results: list[CheckResult], workers: int)
     assert sum(doc["totals"]["counts"].values()) == n
     assert doc["timeline"]["critical_path"] == list(chain)
 
-    annotations = list(github.annotation_lines(gate, ROOT))
+    annotations = github.check_annotations(gate, ROOT)
     assert len(annotations) == sum(1 for r in results if r.bad)
-    assert all(a.startswith(("::error ", "::warning ")) for a in annotations)
-    table = github.step_summary(gate, ROOT).splitlines()
+    chosen = github.select(annotations, AnnotationLimits())
+    assert len(chosen.shown) == min(10, sum(1 for a in annotations if a.level == "error")) + min(
+        10, sum(1 for a in annotations if a.level == "warning")
+    )
+    assert all(a.startswith(("::error ", "::warning ", "::notice ")) for a in chosen.lines())
+    table = stepsummary.render(*stepsummary.sections(gate, ROOT, [])).splitlines()
     assert sum(1 for line in table if line.startswith("| ")) == 2 + n  # with the header
 
     progress = live.Progress(clock=lambda: 10.0)
@@ -757,3 +761,51 @@ def test_a_2000_check_cycle_is_one_usage_error(project: Project) -> None:
     cycle = " -> ".join(name(i) for i in (*range(2000), 0))
     path = project.path / "pyproject.toml"
     assert errors == [f"ERROR: {path}: [tool.parex.checks] needs form a cycle: {cycle}"]
+
+
+def test_20000_findings_through_every_ci_report(tmp_path: Path) -> None:
+    # One check per tool, 5,000 findings each over 500 files: every report holds them all, the
+    # step summary stays within its limit, 20 annotations and the notice are chosen.
+    from pytest_parex.findings import file_lines, fingerprints, of_gate
+    from pytest_parex.output import codequality, sarif
+
+    def issues(tool: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "path": f"pkg/m{i % 500}.py",
+                "line": i // 500 + 1,
+                "column": 1,
+                "code": f"R{i % 40}",
+                "message": f"finding {i} of tool {tool}",
+                "severity": "warning" if i % 3 else "error",
+            }
+            for i in range(5000)
+        ]
+
+    results = tuple(
+        CheckResult(
+            f"t{n}",
+            "a",
+            Status.FAILED,
+            1.0,
+            1.0,
+            2.0,
+            figures={"tool": f"tool{n}", "issues": issues(n)},
+        )
+        for n in range(4)
+    )
+    gate = GateResult(results, 3.0, False, "failed")
+    found = of_gate(gate)
+    assert len(found) == 20_000
+    doc = sarif.document(gate, found, tmp_path)
+    assert [len(run["results"]) for run in doc["runs"]] == [5000] * 4
+    prints = fingerprints(found, file_lines(tmp_path))
+    report, left = codequality.document(found, prints)
+    assert len(report) == 20_000 and left == 0 and len(set(prints)) == 20_000
+    head, parts = stepsummary.sections(gate, ROOT, found)
+    text, cut = stepsummary.fit(head, parts, stepsummary.LIMIT, ".parex/report.md")
+    assert cut and len(text.encode()) <= stepsummary.LIMIT
+    candidates = github.check_annotations(gate, ROOT)
+    candidates += github.finding_annotations(found, {r.name: r for r in results})
+    chosen = github.select(candidates, AnnotationLimits())
+    assert chosen.emitted == 21 and len(chosen.left_out) == 20_004 - 20

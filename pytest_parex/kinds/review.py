@@ -4,10 +4,14 @@ issues are parsed (:mod:`pytest_parex.kinds.reviewparse`: ruff's JSON, ruff form
 
 from __future__ import annotations
 
+import os
+import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_parex.files import relative_posix
 from pytest_parex.kinds import reviewparse
 from pytest_parex.kinds.base import (
     Invocation,
@@ -29,13 +33,17 @@ TOOLS: Mapping[str, tuple[str, ...]] = {
     "mypy": ("mypy", "."),
 }
 """``tool = NAME``: the command it stands for."""
-MAX_ISSUES = 200
-"""Issues kept in a result's figures (the count is always exact)."""
 SHOWN_ISSUES = 20
 """Issues listed in the failure report."""
 PARSE_BYTES = 8 * 1024 * 1024
-"""At most this much of a tool's output is parsed (its log keeps everything)."""
+"""At most this much of a tool's output is parsed (its log keeps everything): the issues in
+a result's figures -- every one of them, for annotations, SARIF and Code Quality -- are the
+ones in that part."""
+MYPY_CODE_URL = "https://mypy.rtfd.io/en/stable/_refs.html#code-{code}"
+"""Where mypy itself sends its readers for an error code (its ``See ... for more info``)."""
 
+PROGRAMS = {"ruff-check": "ruff", "ruff-format": "ruff", "mypy": "mypy"}
+"""A parser's name -> the tool's."""
 PARSERS = {
     "ruff-check": reviewparse.parse_ruff_json,
     "ruff-format": reviewparse.parse_ruff_format_check,
@@ -92,12 +100,17 @@ class ReviewKind(Kind):
             return Verdict(Status.ERROR, f"{missing} is not installed in this environment")
         tool = str(check.option("tool", ""))
         parser = PARSERS.get(tool, reviewparse.parse_generic)
-        issues = parser(text, ctx.rootdir)
-        counted = [i for i in issues if i.severity != "note"]
+        issues = parser(text, ctx.rootdir / check.cwd)
+        counted = [
+            _located(i, tool, ctx.rootdir, check.cwd) for i in issues if i.severity != "note"
+        ]
         figures: dict[str, Any] = {
             "tool": tool or "generic",
+            "program": _program(check, tool),
             "issue_count": len(counted),
-            "issues": [_issue_dict(i) for i in counted[:MAX_ISSUES]],
+            # Every issue, not the first few: annotations, SARIF and Code Quality report them
+            # all, also when this pass is replayed from the result cache.
+            "issues": [_issue_dict(i) for i in counted],
         }
         summary = ""
         if counted:
@@ -113,7 +126,7 @@ class ReviewKind(Kind):
 
 
 def _issue_dict(issue: reviewparse.Issue) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "path": issue.path,
         "line": issue.line,
         "column": issue.column,
@@ -121,6 +134,43 @@ def _issue_dict(issue: reviewparse.Issue) -> dict[str, Any]:
         "message": issue.message,
         "severity": issue.severity,
     }
+    # Only when known: a result's figures travel (xdist) and are stored (the result cache).
+    if issue.end_line is not None:
+        data["end_line"] = issue.end_line
+    if issue.end_column is not None:
+        data["end_column"] = issue.end_column
+    if issue.url:
+        data["url"] = issue.url
+    return data
+
+
+def _located(issue: reviewparse.Issue, tool: str, rootdir: Path, cwd: str) -> reviewparse.Issue:
+    """``issue`` with its path relative to the rootdir (a tool in ``cwd = "src"`` names its
+    files from there) and, for mypy, the documentation of its error code."""
+    changes: dict[str, Any] = {}
+    path = issue.path
+    if path and (os.path.isabs(path) or cwd not in ("", ".")):
+        moved = relative_posix(path if os.path.isabs(path) else rootdir / cwd / path, rootdir)
+        if moved and moved != path:
+            changes["path"] = moved
+    if tool == "mypy" and issue.code and not issue.url:
+        changes["url"] = MYPY_CODE_URL.format(code=issue.code)
+    return replace(issue, **changes) if changes else issue
+
+
+def _program(check: Check, tool: str) -> str:
+    """The name people know the tool by: ``ruff`` for both ruff parsers, ``mypy`` (also when
+    a shell line runs it), else the command's program (``flake8`` for ``python -m flake8
+    src``) -- the tool a SARIF run is named after."""
+    if tool in PROGRAMS:
+        return PROGRAMS[tool]
+    argv: list[str] = list(check.argv)
+    if check.shell:
+        try:
+            argv = shlex.split(check.argv[0]) if check.argv else []
+        except ValueError:
+            return ""
+    return reviewparse.program_name(argv)
 
 
 def _missing_module(text: str) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "parse_mypy",
     "parse_ruff_format_check",
     "parse_ruff_json",
+    "program_name",
     "summarize",
 ]
 
@@ -40,6 +41,12 @@ class Issue:
     code: str
     message: str
     severity: str  # "error" | "warning" | "note"
+    end_line: int | None = None
+    """Where the finding's span ends (the tool says so: ruff, mypy ``--show-error-end``)."""
+    end_column: int | None = None
+    """The column just after the span (ruff's and SARIF's convention)."""
+    url: str = ""
+    """The rule's documentation, when the tool names it (ruff's JSON does)."""
 
     def format(self) -> str:
         """Render as ``path:line: code message``, dropping the parts that are missing.
@@ -120,6 +127,9 @@ def _ruff_issue(entry: object, root: Path | None) -> Issue | None:
         return None  # e.g. ``--statistics`` rows, which have no location
     location = entry.get("location")
     location = location if isinstance(location, dict) else {}
+    end = entry.get("end_location")
+    end = end if isinstance(end, dict) else {}
+    url = entry.get("url")
     # Older ruff reports syntax errors with ``"code": null``; newer ones say
     # ``invalid-syntax``: use the newer name so both read the same.
     code = entry.get("code") or "invalid-syntax"
@@ -132,6 +142,9 @@ def _ruff_issue(entry: object, root: Path | None) -> Issue | None:
         # ruff fails the run for every reported diagnostic, so they are errors
         # unless a (newer) ruff says otherwise.
         severity=_severity(entry.get("severity")),
+        end_line=_int_or_none(end.get("row")),
+        end_column=_int_or_none(end.get("column")),
+        url=url if isinstance(url, str) else "",
     )
 
 
@@ -228,7 +241,7 @@ def _unformatted(path: str) -> Issue:
 # optional because mypy reports some file-level errors (unreadable file,
 # duplicate module) without one.
 _MYPY = re.compile(
-    r"^(?P<path>\S.*?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?(?::\d+:\d+)?:"
+    r"^(?P<path>\S.*?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?(?::(?P<eline>\d+):(?P<ecol>\d+))?:"
     r" (?P<sev>error|warning|note): (?P<msg>.*)$"
 )
 _MYPY_CODE = re.compile(r"^(?P<msg>.*?)\s+\[(?P<code>[a-z][\w-]*)\]$")
@@ -263,6 +276,9 @@ def _mypy_issue(match: re.Match[str], message: str, root: Path | None) -> Issue:
         code=coded["code"] if coded else "",
         message=coded["msg"] if coded else message,
         severity=match["sev"],
+        end_line=int(match["eline"]) if match["eline"] else None,
+        # mypy's end column is the span's last character; the span ends just after it.
+        end_column=int(match["ecol"]) + 1 if match["ecol"] else None,
     )
 
 
@@ -398,6 +414,25 @@ def _tool_position(argv: Sequence[str]) -> tuple[str, int] | None:
             return None
         index += 1
     return None
+
+
+def program_name(argv: Sequence[str]) -> str:
+    """The program ``argv`` runs, past launchers and interpreters: ``flake8`` for
+    ``python -m flake8 src`` or ``uv run flake8``; "" when there is none."""
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        program = _program(token)
+        if token == "-m":
+            return argv[index + 1] if index + 1 < len(argv) else ""
+        if token in ("-X", "-W"):  # Python options that take a separate value
+            index += 1
+        elif not (
+            token.startswith("-") or "=" in token or program in _LAUNCHERS or _PYTHON.match(program)
+        ):
+            return program
+        index += 1
+    return ""
 
 
 def detect_tool(argv: Sequence[str]) -> str | None:
