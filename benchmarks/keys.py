@@ -1,16 +1,23 @@
 """Cost of computing result-cache keys (not part of the test suite).
 
     python benchmarks/keys.py [--files 5000] [--reps 7] [--json keys.json]
+    python benchmarks/keys.py --distributions 150   # content-keying installed code
 
 Builds a tree of ``--files`` files (inside a git repository and as a plain directory), then
-computes the keys of four checks the way the gate will: list the project (a check without
-``reads``), match three checks' ``reads`` globs, load the file index, digest the union of
-their inputs, identify the tools, the Python and the installed distributions, build and digest
-the key parts, and look the four checks up in the result store. *Cold* starts without a file
+computes the keys of four checks with the gate's own :class:`KeyBuilder` (``parts``): list
+the project (git's listing and its ignored files, for a check without ``reads``), match three
+checks' ``reads`` globs and their configuration files, digest the union of their inputs,
+identify the tools, the Python and the installed distributions by content, build and digest
+the key parts; then look the four checks up in the result store. *Cold* starts without a file
 index (every file is read); *warm* re-uses the index saved by the run before, nothing having
 changed (the case the 50 ms target is about). Prints medians of wall and CPU time per step;
 CPU includes child processes (git). The machine's load average is printed with them: on a
 shared machine, wall time is CPU time stretched by the load.
+
+``--distributions N`` builds a virtualenv with N small distributions installed by pip and
+times, in it, what the key holds of installed code: names and versions only (what the cache
+keyed before) and by content (each ``RECORD`` through the warm file index, development
+installs).
 """
 
 from __future__ import annotations
@@ -34,17 +41,14 @@ from typing import Any, TypeVar
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pytest_parex.cache.digests import FileIndex
-from pytest_parex.cache.identity import (
-    executable_identity,
-    installed_distributions,
-    python_identity,
-)
-from pytest_parex.cache.key import KeyParts, env_values
+from pytest_parex.cache.key import KeyBuilder, KeyParts
 from pytest_parex.cache.listing import Scanner
 from pytest_parex.cache.store import ResultCache
+from pytest_parex.config import Check
+from pytest_parex.kinds.base import RunContext
 
 T = TypeVar("T")
-STEPS = ("reads", "listing", "index load", "stat+hash", "tools+dists", "parts", "total", "lookup")
+STEPS = ("listing", "index load", "keys", "total", "lookup")
 CHECKS: dict[str, tuple[str, ...] | None] = {
     "lint": ("**/*.py", "pyproject.toml"),
     "data": ("pkg1*/data/*.txt",),
@@ -122,50 +126,36 @@ def git_init(root: Path) -> None:
         subprocess.run(["git", *args], cwd=root, env=env, check=True, timeout=300)
 
 
+def checks_of(root: Path) -> list[Check]:
+    """The four checks of :data:`CHECKS`: ``tests`` runs Python (its key holds the installed
+    code), the others ``git``."""
+    out = []
+    for name, reads in CHECKS.items():
+        argv = (sys.executable, "-c", "pass") if reads is None else ("git", "status")
+        out.append(Check(name=name, agent="code-reviewer", argv=argv, reads=reads or ()))
+    return out
+
+
 def compute_keys(root: Path, state: Path, timer: Timer) -> tuple[dict[str, KeyParts], int]:
-    """One key computation as the gate would do it; returns the parts and files hashed."""
+    """One key computation as the gate does it; returns the parts and files hashed."""
     start = time.perf_counter()
     cpu0 = cpu_now()
     exclude = [".pytest_cache"]
-    scanner = Scanner(root, exclude=exclude)  # one per key computation: listings shared
-    scanner.start_project_files()  # as the gate does: git lists while the reads are matched
-    declared = timer.measure(
-        "reads",
-        lambda: {n: scanner.matching(r) for n, r in CHECKS.items() if r is not None},
-    )
-    everything = timer.measure("listing", scanner.project_files)
+    # How long git's listing (tracked, untracked and ignored files) takes alone, for the table.
+    timer.measure("listing", Scanner(root, exclude=exclude).project_files)
+    start, cpu0 = time.perf_counter(), cpu_now()
     index_path = state / "index.json"
     index, warning = timer.measure("index load", lambda: FileIndex.load(index_path))
     if warning:
         print(warning, file=sys.stderr)
-    union = sorted({*everything, *(p for files in declared.values() for p in files)})
-    digests = timer.measure("stat+hash", lambda: index.digests(root, union))
-
-    def identities() -> tuple[dict[str, str], dict[str, str], str]:
-        path = os.environ.get("PATH")
-        tools = {"git": executable_identity("git", path, root, index=index)}
-        return tools, installed_distributions(), python_identity()
-
-    tools, versions, python = timer.measure("tools+dists", identities)
-    env = env_values(("PATH", "PYTHON*", "PYTEST_*"), os.environ)
-
-    def build() -> dict[str, KeyParts]:
-        out = {}
-        for name, reads in CHECKS.items():
-            files = everything if reads is None else declared[name]
-            parts = KeyParts(
-                definition={"name": name, "reads": reads},
-                files={p: digests[p] for p in files if p in digests},
-                tools=tools,
-                versions=versions,
-                python=python,
-                env=env,
-            )
-            parts.digest()
-            out[name] = parts
-        return out
-
-    parts = timer.measure("parts", build)
+    context = RunContext(rootdir=root, log_dir=state / "logs", state_dir=state, config_path="")
+    builder = KeyBuilder(
+        root, index, context=context, config_path=root / "pyproject.toml", exclude=exclude
+    )
+    checks = checks_of(root)
+    parts = timer.measure("keys", lambda: builder.parts(checks))
+    for found in parts.values():
+        found.digest()
     step = timer.steps.setdefault("total", Step())
     step.walls.append(time.perf_counter() - start)
     step.cpus.append(cpu_now() - cpu0)
@@ -208,6 +198,58 @@ def bench(root: Path, reps: int) -> dict[str, Timer]:
             raise RuntimeError(f"a warm run read {hashed} files: the tree is not settled")
         lookups(store, parts, warm)
     return {"cold": cold, "warm": warm}
+
+
+def distributions_venv(base: Path, count: int) -> Path:
+    """A virtualenv with ``count`` small distributions installed by pip (real ``RECORD``
+    files); returns its site-packages."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from venvs import make_venv, make_wheel
+
+    venv = make_venv(base / "venv", inherit=False)
+    wheels = [
+        make_wheel(base / "wheels", f"dist{i:03d}", "1.0", {f"dist{i:03d}.py": f"X = {i}\n"})
+        for i in range(count)
+    ]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv.python), "install", "--quiet",
+         "--no-deps", "--no-index", "--disable-pip-version-check", *map(str, wheels)],
+        check=True,
+    )  # fmt: skip
+    return venv.site
+
+
+def installed_bench(site: Path, reps: int) -> dict[str, float]:
+    """Warm medians (ms) of keying the distributions in ``site``: by name and version (what
+    the cache keyed before) and by content (what it keys now, through a warm index)."""
+    from pytest_parex.cache.identity import installed_code
+
+    path = [str(site)]
+    index = FileIndex()
+    installed_code(path, index)  # warm the index, as a second run finds it
+    time.sleep(SETTLE_S)
+    installed_code(path, index)
+    timer = Timer()
+    for _ in range(reps):
+        timer.measure("names", lambda: _names_and_versions(path))
+        timer.measure("content", lambda: installed_code(path, index))
+    return {
+        f"{name}_ms": round(statistics.median(step.walls) * 1e3, 2)
+        for name, step in timer.steps.items()
+    }
+
+
+def _names_and_versions(path: Sequence[str]) -> dict[str, str]:
+    """What the cache keyed of installed code before content keys: one listing per path entry,
+    names and versions from the metadata directory names."""
+    out: dict[str, str] = {}
+    for entry in path:
+        with os.scandir(entry) as it:
+            for e in it:
+                if e.name.endswith(".dist-info"):
+                    name, _, version = e.name[: -len(".dist-info")].partition("-")
+                    out.setdefault(name, version)
+    return out
 
 
 def calibrate(root: Path, files: Sequence[str]) -> dict[str, float]:
@@ -259,7 +301,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=5000, help="Files in the tree (default 5000)")
     parser.add_argument("--reps", type=int, default=7, help="Repetitions (default 7)")
     parser.add_argument("--json", type=Path, default=None, help="Write the medians here")
+    parser.add_argument(
+        "--distributions",
+        type=int,
+        default=0,
+        help="Time keying N installed distributions instead (a venv built for it)",
+    )
     args = parser.parse_args(argv)
+    if args.distributions:
+        with scratch() as base:
+            figures = installed_bench(distributions_venv(base, args.distributions), args.reps)
+        print(
+            f"{args.distributions} distributions, warm medians: names and versions "
+            f"{figures['names_ms']:.2f} ms, by content {figures['content_ms']:.2f} ms "
+            f"(load {os.getloadavg()[0]:.2f})"
+        )
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
     with scratch() as base:
         in_git, plain = base / "git" / "tree", base / "plain" / "tree"
         build_tree(in_git, args.files)

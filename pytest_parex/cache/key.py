@@ -35,7 +35,6 @@ from pytest_parex.cache.listing import (
     Scanner,
     compile_pattern,
     normalise_relpath,
-    project_files,
 )
 from pytest_parex.config import ConfigError, read_document
 from pytest_parex.execute import environment
@@ -302,6 +301,15 @@ class KeyBuilder:
         scanner = Scanner(self.rootdir, exclude=self.exclude)
         if not all(check.reads for check in checks):
             scanner.start_project_files()  # git lists while the reads are matched
+        # What each check runs, first (its environment, program, interpreter).
+        runs: dict[str, _Runs] = {}
+        for check in checks:
+            env = environment(check, self.context)
+            cwd = self.context.rootdir / check.cwd
+            program = _program(check)
+            python = self._python_of(check, program, env.get("PATH"), cwd)
+            imports = self._import_dirs(check, python, env) if python is not None else []
+            runs[check.name] = _Runs(env, cwd, program, python, imports)
         project: list[str] | None = None
         inputs: dict[str, list[str]] = {}
         patterns: dict[str, list[str]] = {}
@@ -325,31 +333,29 @@ class KeyBuilder:
         user = self._user_files()
         out: dict[str, KeyParts] = {}
         for check in checks:
+            run = runs[check.name]
             files = {p: digests[p] for p in inputs[check.name] if p in digests}
             files.update(self._linked(files, below, patterns.get(check.name)))
             files.update(user)
-            env = environment(check, self.context)
-            cwd = self.context.rootdir / check.cwd
-            program = _program(check)
             tools: dict[str, str] = {}
-            if program:
-                tools[program] = executable_identity(
-                    program, env.get("PATH"), cwd, index=self.index
+            if run.program:
+                tools[run.program] = executable_identity(
+                    run.program, run.env.get("PATH"), run.cwd, index=self.index
                 )
-            python = self._python_of(check, program, env.get("PATH"), cwd)
             versions: dict[str, str] = {}
             installed: dict[str, str] = {}
             identity = ""
-            if python is not None:
+            if run.python is not None:
+                python = run.python
                 identity, versions, installed = python.identity, python.versions, python.installed
-                files.update(self._imported(check, python, env))
+                files.update(self._imported(run.imports))
             out[check.name] = KeyParts(
                 definition=definition(check),
                 files=files,
                 tools=tools,
                 versions=versions,
                 python=identity,
-                env=env_values([*DEFAULT_ENV, *check.reads_env], env),
+                env=env_values([*DEFAULT_ENV, *check.reads_env], run.env),
                 installed=installed,
             )
         return out
@@ -363,7 +369,7 @@ class KeyBuilder:
     # -------------------------------------------------------------------------- files
 
     def _declared(self, check: Check) -> list[str]:
-        found = [*check.reads, *TOOL_FILES]
+        found = list(check.reads)
         if kinds.get(check.kind).runs_pytest:
             found.append(CONFTEST)
         return found
@@ -372,8 +378,8 @@ class KeyBuilder:
         """The tools' configuration files in the directories between the rootdir and the
         check's ``cwd``, and in those holding a matched file and their parents: ruff, mypy
         and pytest look for theirs there (a sub-project's ``pyproject.toml``, a nested
-        ``ruff.toml``). The rootdir's own are matched as patterns."""
-        dirs: set[str] = set()
+        ``ruff.toml``). One listing per directory, shared by every check."""
+        dirs: set[str] = {""}  # the rootdir's own
         cwd = normalise_relpath(check.cwd)
         for start in (cwd, *{p.rpartition("/")[0] for p in matched}):
             if start.startswith(".."):
@@ -455,7 +461,9 @@ class KeyBuilder:
             return known
         if interpreter == sys.executable:
             code = installed_code(sys.path, self.index)
-            external = external_path_entries(sys.path, self.rootdir)
+            # Not sys.path[0]: how the gate itself was started (the pytest script's directory,
+            # the current one), which a check's own Python does not share.
+            external = external_path_entries(sys.path[1:], self.rootdir)
             found = _Python(
                 python_identity(),
                 code.versions,
@@ -474,30 +482,44 @@ class KeyBuilder:
         self._pythons[interpreter] = found
         return found
 
-    def _imported(self, check: Check, python: _Python, env: Mapping[str, str]) -> dict[str, str]:
-        """The files outside the rootdir a check's Python may import, by absolute path:
-        projects installed in development mode, import path entries (the gate's, the check's
-        ``PYTHONPATH``, pytest's ``pythonpath`` for the kinds that run pytest)."""
+    def _import_dirs(self, check: Check, python: _Python, env: Mapping[str, str]) -> list[str]:
+        """The directories outside the rootdir a check's Python may import from (real paths):
+        projects installed in development mode, import path entries -- the gate's, the
+        check's ``PYTHONPATH``, pytest's ``pythonpath`` for the kinds that run pytest."""
         dirs = list(python.sources)
         extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         if kinds.get(check.kind).runs_pytest:
             extra += [os.path.join(self.rootdir, p) for p in self.pythonpath]
         dirs += external_path_entries(extra, self.rootdir)
         root = os.path.realpath(self.rootdir)
-        files: list[str] = []
-        for folder in dict.fromkeys(dirs):
-            real = os.path.realpath(folder)
-            if real == root or real.startswith(root + os.sep):
-                continue  # the project itself, installed in development mode
-            files += self._listing(real)
+        out: list[str] = []
+        for real in dict.fromkeys(os.path.realpath(folder) for folder in dirs):
+            if real != root and not real.startswith(root + os.sep):  # not the project itself
+                out.append(real)
+        return out
+
+    def _imported(self, folders: Sequence[str]) -> dict[str, str]:
+        """The files of ``folders`` (:meth:`_import_dirs`), by absolute path, digested. Each
+        folder is walked once per key computation (pruned like the project's own walk: no
+        git process per folder; what a walk adds over git's listing can only rerun more)."""
+        files: dict[str, None] = {}
+        for folder in folders:
+            if folder not in self._listed:
+                listed = Scanner(Path(folder)).walk()
+                self._listed[folder] = [os.path.join(folder, p) for p in listed]
+            files.update(dict.fromkeys(self._listed[folder]))
         return self.index.digests(Path("/"), files) if files else {}
 
-    def _listing(self, folder: str) -> list[str]:
-        """Every file of a directory outside the rootdir, by absolute path (git's listing when
-        it is a work tree, as for the project itself), once per key computation."""
-        if folder not in self._listed:
-            self._listed[folder] = [os.path.join(folder, p) for p in project_files(Path(folder))]
-        return self._listed[folder]
+
+@dataclass(frozen=True)
+class _Runs:
+    """What one check runs, as the key builder works it out before listing files."""
+
+    env: Mapping[str, str]
+    cwd: Path
+    program: str
+    python: _Python | None
+    imports: list[str]
 
 
 def _program(check: Check) -> str:
