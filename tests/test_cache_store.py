@@ -877,3 +877,22 @@ def test_entry_is_frozen() -> None:
     entry = Entry("n", "d", {}, b"", 0, 0.0, 0.0)
     with pytest.raises(AttributeError):
         entry.name = "m"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("line", "programs"),
+    [
+        ("ruff check . && mypy src", ["ruff", "mypy"]),
+        ("A=1 python x | sort; (cd s && make) || echo", ["python", "sort", "cd", "make", "echo"]),
+        ("if true; then node x.js; fi", ["true", "node"]),
+        ("cat x > out.txt && wc -l < out.txt", ["cat", "wc"]),
+        ('echo "unterminated', []),
+    ],
+)  # fmt: skip
+def test_every_program_of_a_shell_line_is_a_tool(line: str, programs: list[str]) -> None:
+    """A ``shell = true`` check is keyed by every program its line starts, not the first
+    word's alone (``ruff check . && mypy src``: an upgraded mypy reruns it)."""
+    from pytest_parex.cache.key import _programs
+    from pytest_parex.config import Check
+
+    assert _programs(Check(name="x", agent="a", argv=(line,), shell=True)) == programs

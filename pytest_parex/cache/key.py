@@ -338,9 +338,10 @@ class KeyBuilder:
             files.update(self._linked(files, below, patterns.get(check.name)))
             files.update(user)
             tools: dict[str, str] = {}
-            if run.program:
-                tools[run.program] = executable_identity(
-                    run.program, run.env.get("PATH"), run.cwd, index=self.index
+            programs = _programs(check) if check.shell else [run.program]
+            for program in filter(None, programs):
+                tools[program] = executable_identity(
+                    program, run.env.get("PATH"), run.cwd, index=self.index
                 )
             versions: dict[str, str] = {}
             installed: dict[str, str] = {}
@@ -520,6 +521,37 @@ class _Runs:
     program: str
     python: _Python | None
     imports: list[str]
+
+
+_SHELL_WORDS = frozenset(
+    {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "case", "esac",
+     "!", "{", "}", "(", ")", "exec", "command", "time", "env", "nohup", "xargs"}
+)  # fmt: skip
+"""Words of a shell line that start no program of their own (or hand over to the next)."""
+
+
+def _programs(check: Check) -> list[str]:
+    """The programs a ``shell = true`` line starts: the first word of every command in it
+    (after ``&&``, ``||``, ``;``, ``|``, ``(``), past variable assignments and keywords. A
+    program a script starts by itself stays unseen (README, "what it cannot see")."""
+    lexer = shlex.shlex(check.argv[0] if check.argv else "", posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:
+        return [_program(check)] if _program(check) else []
+    out: list[str] = []
+    first = True
+    for word in words:
+        if word and all(c in "&|;()<>" for c in word):
+            first = word not in ("<", ">", ">>", "<<")
+            continue
+        if first and ("=" in word.split("/", 1)[0] or word in _SHELL_WORDS):
+            continue  # VAR=value, a keyword: the program comes later
+        if first and word not in out:
+            out.append(word)
+        first = False
+    return out
 
 
 def _program(check: Check) -> str:
