@@ -6,8 +6,10 @@ Runs wherever the check runs (an xdist worker, or the gate's own process); impor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from pytest_parex import kinds, runner
@@ -74,6 +76,8 @@ def execute(check: Check, ctx: RunContext) -> CheckResult:
     while True:
         attempts += 1
         inv = kind.prepare(check, ctx, environment(check, ctx))
+        with contextlib.suppress(OSError):  # the log is gone: run_process will say so
+            inv = replace(inv, log_offset=log.stat().st_size)
         for path in inv.files.values():
             path.unlink(missing_ok=True)
         header = ""

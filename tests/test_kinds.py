@@ -67,6 +67,21 @@ def test_review_mypy_counts_errors(project: Project) -> None:
     result.stdout.fnmatch_lines(["types*passed*no issues*"])
 
 
+def test_a_retried_review_counts_the_last_attempts_issues(project: Project) -> None:
+    """A review check with retries appends each attempt's output to one log: its issues are
+    the last attempt's, not every attempt's (2 issues twice are 2 issues, not 4)."""
+    _write(
+        project,
+        {
+            "lint.py": "print('a.py:1: error: one')\nprint('a.py:2: error: two')\nraise SystemExit(1)\n"
+        },
+    )
+    project.write({"lint": {"kind": "review", "run": [sys.executable, "lint.py"], "retries": 1}})
+    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["lint*failed*2 issues (2 attempts)*"])
+
+
 def test_review_tool_not_installed_is_an_error(project: Project) -> None:
     project.write(
         {

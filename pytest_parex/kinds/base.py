@@ -56,6 +56,9 @@ class Invocation:
     shell: bool = False
     files: Mapping[str, Path] = field(default_factory=dict)
     """Report files the child writes: "pytest", "benchmark", "leaks"."""
+    log_offset: int = 0
+    """Where this attempt's output starts in the check's log (a retry appends to it): a kind
+    that reads the output reads from there, or every attempt's findings would count."""
 
 
 @dataclass(frozen=True)
@@ -158,10 +161,11 @@ def load_json(path: Path | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def read_head(path: Path, limit: int) -> str:
-    """The first ``limit`` bytes of a log, decoded leniently."""
+def read_head(path: Path, limit: int, offset: int = 0) -> str:
+    """The first ``limit`` bytes of a log from ``offset`` on, decoded leniently."""
     try:
         with open(path, "rb") as fh:
+            fh.seek(offset)
             return fh.read(limit).decode("utf-8", "replace")
     except OSError:
         return ""

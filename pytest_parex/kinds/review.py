@@ -94,7 +94,7 @@ class ReviewKind(Kind):
     def interpret(
         self, check: Check, code: int | None, inv: Invocation, log: Path, ctx: RunContext
     ) -> Verdict:
-        text = read_head(log, PARSE_BYTES)
+        text = read_head(log, PARSE_BYTES, inv.log_offset)
         missing = _missing_module(text)
         if code != 0 and missing:
             return Verdict(Status.ERROR, f"{missing} is not installed in this environment")
