@@ -22,7 +22,8 @@ Sections (see ``--only``):
   sdist and its venv are made once, untimed, under ``--workdir`` (PyPI through pip: the only
   section that needs the network, and only the first time).
 - cache: a generated project of 5,000 files: first run, unchanged rerun, one file changed; the
-  key computation on 5,000 files warm (``benchmarks/keys.py``).
+  key computation on 5,000 and 50,000 files warm (``benchmarks/keys.py``); installed code of a
+  virtualenv of 150 distributions keyed by content vs by name and version.
 - selfgate: this repository's own gate, twice, in a copy of the working tree: the second run.
 - scheduling, scale, failfast: a DAG vs its lower bound; 200 checks of ``true``; fail-fast.
 
@@ -97,6 +98,8 @@ TARGETS = {
     "cache_rerun_plus_s": 0.25,  # ... + this
     "cache_rerun_started": 0,  # checks started by an unchanged rerun
     "keys_warm_ms": 50.0,  # key computation on 5,000 files, warm
+    "keys_warm_large_ms": 300.0,  # key computation on 50,000 files, warm
+    "installed_content_extra_ms": 50.0,  # keying 150 distributions by content, over by version
     "selfgate_rerun_s": 1.0,  # the repository's own gate, second run, nothing changed
     "scale_ms": 10.0,  # per-check overhead
     "failfast_s": 0.2,  # failing check's end -> last cancelled tree gone
@@ -1092,6 +1095,12 @@ every file), not of ``data`` (``reads`` = pkg0 only)."""
 CACHE_RERUNS = ("lint", "tests")
 
 
+LARGE_FILES = 50_000
+"""The large tree of the key computation target (300 ms warm)."""
+DISTRIBUTIONS = 150
+"""Distributions in the virtualenv whose installed code is keyed by content."""
+
+
 def cache_project(proj: Path, files: int) -> None:
     """``files`` files (``benchmarks/keys.py``'s tree) in git, and a gate of three checks."""
     keybench.build_tree(proj, files - 2)
@@ -1174,6 +1183,17 @@ def cache(root: Path, reps: int, files: int = 5000) -> dict[str, Any]:
         for kind in ("cold", "warm")
     }
     warm_ms = max(v for k, v in key_ms.items() if k.endswith("_warm_ms") and v is not None)
+    large = root / "cache-keys-large" / "tree"
+    keybench.build_tree(large, LARGE_FILES)
+    keybench.git_init(large)
+    time.sleep(keybench.SETTLE_S)
+    large_timers = keybench.bench(large, max(reps, 3))
+    large_ms = median(large_timers["warm"].steps["total"].walls) * 1000
+    shutil.rmtree(large.parent, ignore_errors=True)
+    installed = keybench.installed_bench(
+        keybench.distributions_venv(root / "cache-dists", DISTRIBUTIONS), max(reps, 7)
+    )
+    extra_ms = installed["content_ms"] - installed["names_ms"]
     first = series["first"].wall
     limit = TARGETS["cache_rerun_fraction"] * first + TARGETS["cache_rerun_plus_s"]
     return {
@@ -1183,7 +1203,13 @@ def cache(root: Path, reps: int, files: int = 5000) -> dict[str, Any]:
         "ratios": {k: rnd(s.wall / first, 3) for k, s in series.items()},
         "reran_last": reran,
         "problems": problems,
-        "keys": {**key_ms, "reps": key_reps},
+        "keys": {
+            **key_ms,
+            "reps": key_reps,
+            "large_warm_ms": rnd(large_ms, 2),
+            "large_files": LARGE_FILES,
+        },
+        "installed": {**installed, "extra_ms": rnd(extra_ms, 2), "distributions": DISTRIBUTIONS},
         "targets": [
             target(
                 f"cache: unchanged rerun (25% of the first run {first:.2f}s + 0.25s)",
@@ -1203,6 +1229,20 @@ def cache(root: Path, reps: int, files: int = 5000) -> dict[str, Any]:
                 TARGETS["keys_warm_ms"],
                 "ms",
                 f"benchmarks/keys.py, median of {key_reps}",
+            ),
+            target(
+                f"cache: key computation on {LARGE_FILES} files, warm (git)",
+                large_ms,
+                TARGETS["keys_warm_large_ms"],
+                "ms",
+                "benchmarks/keys.py --files 50000",
+            ),
+            target(
+                f"cache: {DISTRIBUTIONS} distributions keyed by content, over by version (warm)",
+                extra_ms,
+                TARGETS["installed_content_extra_ms"],
+                "ms",
+                f"by version {installed['names_ms']} ms, by content {installed['content_ms']} ms",
             ),
         ],
     }
@@ -1751,6 +1791,12 @@ def table(results: Mapping[str, Any]) -> str:
             f"key computation, {r['files']} files (benchmarks/keys.py, median of {k['reps']}): "
             f"git warm {k['git_warm_ms']} ms, cold {k['git_cold_ms']} ms; plain tree warm "
             f"{k['walk_warm_ms']} ms, cold {k['walk_cold_ms']} ms"
+        )
+        t.line(f"key computation, {k['large_files']} files, git warm: {k['large_warm_ms']} ms")
+        i = r["installed"]
+        t.line(
+            f"installed code, {i['distributions']} distributions, warm: by name and version "
+            f"{i['names_ms']} ms, by content {i['content_ms']} ms (+{i['extra_ms']} ms)"
         )
         t.lines.extend(f"  PROBLEM: {p}" for p in r["problems"])
     if "selfgate" in results:
