@@ -8,12 +8,13 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pytest_parex.cache import listing
@@ -811,16 +812,77 @@ def test_patterns_without_doublestar_match_like_fnmatch_per_segment(
 def test_the_background_git_listing_hands_its_error_to_project_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # git lists in a thread while reads are matched; a failure there is not turned into a
-    # silent walk: project_files raises it, as a listing in the caller's thread would.
+    # git looks at the tree in a thread; a failure there is not turned into a silent walk:
+    # whatever needs the tree (a glob, the project's files) raises it, as a listing in the
+    # caller's thread would.
     (tmp_path / "a.py").write_text("x = 1\n")
 
-    def broken(root: Path) -> list[str] | None:
+    def broken(root: Path) -> None:
         raise RuntimeError(f"listing {root.name} failed")
 
-    monkeypatch.setattr(listing, "_git_files", broken)
+    monkeypatch.setattr(listing, "read_git_tree", broken)
     scanner = Scanner(tmp_path)
     scanner.start_project_files()
-    assert scanner.matching(["*.py"]) == ["a.py"]
+    with pytest.raises(RuntimeError, match="failed"):
+        scanner.matching(["*.py"])
     with pytest.raises(RuntimeError, match="failed"):
         scanner.project_files()
+
+
+# ------------------------------------------------------------------------------ git vs walk
+
+TREE_PATHS = (
+    "a.py", "b.txt", "src/m.py", "src/sub/n.py", "src/sub/data.csv", "src/x.py/inner.txt",
+    "docs/index.md", "build/out.py", "data/big.csv", "data/nested/more.csv",
+    "src/__pycache__/m.pyc", ".venv/lib/site.py", "env2/pyvenv.cfg", "env2/lib/y.py",
+    "notes.log", "src/notes.log", "pkg/__init__.py", "pkg/_gen.py",
+)  # fmt: skip
+IGNORES = ("data/", "*.log", "build/", "pkg/_gen.py", "env2/", ".venv/", "__pycache__/")
+GLOBS = (
+    "**/*.py", "src/**", "src/*", "*.txt", "**/*.csv", "data/**", "src/sub/*.py", "**/*.log",
+    "build/*.py", "*/*.py", "src/*.py", "**", "pkg/*", "?.py", "[ab].*", "src/**/n.py",
+    "docs", "src", "data/*.csv", "vendor/**", "vendor/*.py", "src/alias/*", "*",
+)  # fmt: skip
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    files=st.sets(st.sampled_from(TREE_PATHS), min_size=1),
+    tracked=st.sets(st.sampled_from(TREE_PATHS)),
+    ignores=st.sets(st.sampled_from(IGNORES)),
+    globs=st.lists(st.sampled_from(GLOBS), min_size=1, max_size=3),
+    links=st.booleans(),
+)
+def test_globs_match_the_same_files_through_git_as_through_a_walk(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: set[str],
+    tracked: set[str],
+    ignores: set[str],
+    globs: list[str],
+    links: bool,
+) -> None:
+    """In a git work tree a wildcard glob is matched against git's listing (tracked,
+    untracked, ignored: ignored directories walked when a glob reaches them) instead of a
+    walk: the files must be the walk's, whatever is tracked or ignored."""
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    git(root, "init", "-q")
+    write(root, ".gitignore", "\n".join(sorted(ignores)) + "\n")
+    for rel in sorted(files):
+        write(root, rel)
+    present = [rel for rel in sorted(tracked & files)]
+    if present:
+        git(root, "add", "-f", *present)
+    if links:
+        outside = Path(tempfile.mkdtemp(dir=tmp_path))
+        write(outside, "far/f.py")
+        (root / "vendor").symlink_to(outside / "far")
+        if (root / "src").is_dir():
+            (root / "src" / "alias").symlink_to(root / "src", target_is_directory=True)
+    through_git = Scanner(root).matching(globs)
+    with monkeypatch.context() as m:
+        m.setattr(listing, "read_git_tree", lambda root: None)
+        walked = Scanner(root).matching(globs)
+    assert through_git == walked

@@ -73,7 +73,9 @@ def test_a_retried_review_counts_the_last_attempts_issues(project: Project) -> N
     _write(
         project,
         {
-            "lint.py": "print('a.py:1: error: one')\nprint('a.py:2: error: two')\nraise SystemExit(1)\n"
+            "lint.py": "print('a.py:1: error: one')\n"
+            "print('a.py:2: error: two')\n"
+            "raise SystemExit(1)\n"
         },
     )
     project.write({"lint": {"kind": "review", "run": [sys.executable, "lint.py"], "retries": 1}})

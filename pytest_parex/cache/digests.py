@@ -276,6 +276,22 @@ class FileIndex:
         return h.hexdigest()
 
 
+def stat_signature(full: str) -> str | None:
+    """The stat signature of a path as :attr:`FileIndex.seen` records it (a symlink's: its own
+    and its target's), or None when it does not exist."""
+    try:
+        st = os.lstat(full)
+    except OSError:
+        return None
+    if not stat.S_ISLNK(st.st_mode):
+        return _stat_prefix(st)
+    try:
+        target = os.stat(full)
+    except OSError:
+        return _stat_prefix(st)
+    return _stat_prefix(st) + "-> " + _stat_prefix(target)
+
+
 def _stat_prefix(st: os.stat_result) -> str:
     return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_mode} "
 

@@ -90,7 +90,8 @@ class Incremental:
         self.warnings: list[str] = [warning] if warning else []
         self.decisions: dict[str, Decision] = {}
         self.signatures: dict[str, dict[str, str]] = {}
-        """Each keyed check's inputs' stat signatures when it was keyed."""
+        """Each check that runs: its inputs' stat signatures when it was keyed."""
+        self._builder: KeyBuilder | None = None
         self.remote = False
         """Results come from xdist workers: a pass is recorded only when the worker keyed it
         as the gate did (:attr:`CheckResult.inputs_key`)."""
@@ -109,11 +110,13 @@ class Incremental:
 
     def key_parts(self, checks: Sequence[Check]) -> dict[str, KeyParts]:
         """The key parts of ``checks`` now (:meth:`KeyBuilder.parts`)."""
-        builder = self.builder()
-        parts = builder.parts(checks)
-        for name, found in parts.items():
-            self.signatures[name] = builder.signatures(found.files)
-        return parts
+        self._builder = self.builder()
+        return self._builder.parts(checks)
+
+    def _signatures(self, parts: KeyParts) -> dict[str, str]:
+        """The stat signatures of a check's inputs, after its key (:meth:`key_parts`)."""
+        assert self._builder is not None
+        return self._builder.signatures(parts.files)
 
     # ------------------------------------------------------------------ deciding
 
@@ -153,6 +156,10 @@ class Incremental:
                 decisions[check.name] = Decision(check.name, found.reason(current), current)
         _runs_together(checks, decisions)
         _readers_of_writers(checks, decisions)
+        for name, decision in decisions.items():
+            if decision.parts is not None and not decision.cached:
+                # Only what runs needs them: a pass is recorded when they are the same after.
+                self.signatures[name] = self._signatures(decision.parts)
         self.decisions = decisions
         self._save_index()
         return decisions
@@ -204,7 +211,6 @@ class Incremental:
         changed: dict[str, list[str]] = {}
         elsewhere: list[str] = []
         if passed:
-            before_signatures = dict(self.signatures)
             after = self.key_parts([by_name[r.name] for r in passed])
             for result in passed:
                 before = self.decisions[result.name].parts
@@ -218,9 +224,7 @@ class Incremental:
                 if now.digest() != before.digest():
                     why = explain(before, now, last_status=None)
                 else:
-                    why = _rewritten(
-                        before_signatures.get(result.name, {}), self.signatures[result.name]
-                    )
+                    why = _rewritten(self.signatures.get(result.name, {}), self._signatures(now))
                 if why:
                     # What it read changed while the gate ran: its pass may not be for what
                     # is there now. Say so, or the next run's "no earlier pass" puzzles.

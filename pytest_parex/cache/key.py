@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pytest_parex import kinds
-from pytest_parex.cache.digests import FileIndex
+from pytest_parex.cache.digests import FileIndex, stat_signature
 from pytest_parex.cache.identity import (
     executable_identity,
     external_path_entries,
@@ -299,8 +299,7 @@ class KeyBuilder:
     def parts(self, checks: Sequence[Check]) -> dict[str, KeyParts]:
         """The key parts of ``checks`` now: one scan of the tree, one pass over the index."""
         scanner = Scanner(self.rootdir, exclude=self.exclude)
-        if not all(check.reads for check in checks):
-            scanner.start_project_files()  # git lists while the reads are matched
+        scanner.start_project_files()  # git looks at the tree while the rest is worked out
         # What each check runs, first (its environment, program, interpreter).
         runs: dict[str, _Runs] = {}
         for check in checks:
@@ -325,7 +324,11 @@ class KeyBuilder:
                     project = scanner.project_files()
                 inputs[check.name] = project
         every = sorted({path for paths in inputs.values() for path in paths})
-        digests = self.index.digests(self.rootdir, every)
+        # Tracked files whose content is the index's are digested by git already (it compared
+        # every stat field): no stat, no read here. The rest goes through the file index.
+        clean = scanner.clean()
+        digests = self.index.digests(self.rootdir, [p for p in every if p not in clean])
+        digests.update({p: "git:" + clean[p] for p in every if p in clean})
         below = self._through_links(every, digests)
         own = _relative(self.config_path, self.rootdir)
         if own in digests:
@@ -362,10 +365,20 @@ class KeyBuilder:
         return out
 
     def signatures(self, paths: Iterable[str]) -> dict[str, str]:
-        """The stat signatures of ``paths`` as the last :meth:`parts` saw them (a path it did
-        not see, or that did not exist, has none)."""
+        """The stat signatures of ``paths``: as the last :meth:`parts` saw them, or -- for the
+        files git vouched for, which it did not stat -- now (a path that does not exist has
+        none). Taken after the key: a change in between shows in the key computed after the
+        check ran."""
         seen = self.index.seen
-        return {p: seen[p] for p in paths if p in seen}
+        out: dict[str, str] = {}
+        for path in paths:
+            found = seen.get(path)
+            if found is None:
+                full = path if os.path.isabs(path) else os.path.join(self.rootdir, path)
+                found = stat_signature(full)
+            if found is not None:
+                out[path] = found
+        return out
 
     # -------------------------------------------------------------------------- files
 

@@ -15,13 +15,14 @@ checkout or machine stays meaningful.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,25 +148,58 @@ def project_files(root: Path, *, exclude: Sequence[str] = ()) -> list[str]:
     return Scanner(root, exclude=exclude).project_files()
 
 
-# ``git ls-files -s`` prints a tracked path as "MODE OBJECT STAGE<TAB>PATH"; an untracked one
-# (``--others``) as the bare path.
+# ``git ls-files -s`` prints a tracked path as "MODE OBJECT STAGE<TAB>PATH".
+_BLOB = re.compile(r"(100644|100755) ([0-9a-f]{40,64}) 0\t")
 _STAGED = re.compile(r"([0-7]{6}) [0-9a-f]{40,64} ([0-3])\t")
-_PLAIN = re.compile(r"(?:100644|100755|120000) [0-9a-f]{40,64} 0\t")
 _GITLINK = "160000"
 _FS_ENCODING = sys.getfilesystemencoding()
+# What git is told whatever its configuration says: compare every stat field (a file rewritten
+# within a second must not look unchanged), and the executable bit.
+_GIT_STRICT = ["-c", "core.checkStat=default", "-c", "core.trustctime=true"]
+if os.name != "nt":
+    _GIT_STRICT += ["-c", "core.fileMode=true"]
 
 
-def _git_files(root: Path) -> list[str] | None:
-    """The git listing of ``root``, or None when ``root`` is not in a work tree (or git fails).
+@dataclass(frozen=True)
+class GitTree:
+    """The tree under a rootdir as git sees it: one ``git ls-files -s`` (the index: every
+    tracked file's blob) and one ``git status`` (which tracked files differ from it in the work
+    tree, what is untracked, what is ignored), side by side. Paths relative to the rootdir."""
 
-    Nothing is stat'ed here: a path deleted from the work tree but still in git's index stays
-    in the listing, and :meth:`FileIndex.digests` (which must ``lstat`` every path anyway)
-    leaves it out. One ``lstat`` per file instead of two is a third of a warm key computation.
-    """
+    clean: dict[str, str]
+    """Tracked regular files whose work-tree content is the index's: path -> ``"MODE BLOB"``,
+    a content digest git already holds (no file is read or stat'ed here for them)."""
+    listed: list[str]
+    """Every file of the project but the ignored ones: tracked (a deleted one too: digests
+    leave it out), untracked and not ignored (not inside a pruned directory), and the files of
+    submodules and nested repositories."""
+    ignored: list[str]
+    """What git ignores: files, and directories as ``"dir/"`` (git does not descend into them:
+    a virtualenv costs one entry)."""
+
+
+def _work_tree_top(root: str) -> str | None:
+    """The top of the git work tree holding ``root`` (the nearest directory with a ``.git``),
+    or None."""
+    current = os.path.realpath(root)
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _git(root: str, *args: str) -> str | None:
+    """The output of ``git ARGS`` run in ``root`` (without the variables that would point it at
+    another repository, and without taking optional locks: the gate never writes the user's
+    index), or None when git is missing or fails."""
     env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
     try:
         proc = subprocess.run(
-            ["git", "ls-files", "-z", "-s", "--cached", "--others", "--exclude-standard"],
+            ["git", *_GIT_STRICT, *args],
             cwd=root,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -176,56 +210,92 @@ def _git_files(root: Path) -> list[str] | None:
         return None
     if proc.returncode != 0:
         return None
-    text = proc.stdout.decode(_FS_ENCODING, "surrogateescape")
-    lines = text.split("\0")
-    # The hot path of a warm run: thousands of tracked files, stage 0, not a gitlink. One
-    # C-level match and one slice each; every other line goes through the loop below.
-    matches = list(map(_PLAIN.match, lines))
-    out = [line[m.end() :] for line, m in zip(lines, matches, strict=True) if m]
-    venvs: dict[str, bool] = {}
-    unmerged: set[str] = set()
+    return proc.stdout.decode(_FS_ENCODING, "surrogateescape")
+
+
+def read_git_tree(root: Path) -> GitTree | None:
+    """:class:`GitTree` of ``root``, or None outside a git work tree (or when git fails)."""
     base = str(root)
+    top = _work_tree_top(base)
+    if top is None:
+        return None
+    prefix = os.path.relpath(os.path.realpath(base), top).replace(os.sep, "/")
+    prefix = "" if prefix == "." else prefix + "/"
+    index: list[str | None] = [None]
+
+    def list_index() -> None:
+        index[0] = _git(base, "ls-files", "-z", "-s", "--cached")
+
+    thread = threading.Thread(target=list_index, name="parex-git-index", daemon=True)
+    thread.start()
+    status = _git(
+        base,
+        "status",
+        "--porcelain=v2",
+        "-z",
+        "--untracked-files=all",
+        "--ignored=matching",
+        "--no-renames",
+        "--ignore-submodules=all",
+        "--",
+        ".",
+    )
+    thread.join()
+    if status is None or index[0] is None:
+        return None
+    return _parse_tree(base, prefix, index[0], status)
+
+
+def _parse_tree(base: str, prefix: str, index: str, status: str) -> GitTree:
+    lines = index.split("\0")
+    # The hot path of a warm run: thousands of tracked files, stage 0, not a link or gitlink.
+    # One C-level match each; every other line goes through the loop below.
+    matches = list(map(_BLOB.match, lines))
+    clean = {
+        line[m.end() :]: f"{m.group(1)} {m.group(2)}"
+        for line, m in zip(lines, matches, strict=True)
+        if m
+    }
+    listed = list(clean)
+    unmerged: set[str] = set()
     for line in [line for line, m in zip(lines, matches, strict=True) if m is None and line]:
         staged = _STAGED.match(line)
-        if staged is None:  # untracked (--others)
-            nested = line.endswith("/")  # "nested/": a repository inside the tree
-            rel = line.rstrip("/")
-            if _untracked_pruned(base, rel, venvs) or (nested and _pruned_dir(base, rel)):
-                continue
-            if nested:
-                out.extend(_nested_files(base, rel))
-            else:
-                out.append(rel)
-        elif staged.group(2) != "0":
-            rel = line[staged.end() :]  # an unmerged path, listed once per stage
+        if staged is None:
+            continue
+        rel = line[staged.end() :]
+        if staged.group(2) != "0":  # an unmerged path, listed once per stage
             if rel not in unmerged:
                 unmerged.add(rel)
-                out.append(rel)
+                listed.append(rel)
         elif staged.group(1) == _GITLINK:
-            out.extend(_nested_files(base, line[staged.end() :]))
-    return out
-
-
-def _git_ignored(root: Path) -> list[str] | None:
-    """What git ignores under ``root``: files, and directories as a whole (``"dir/"``: git does
-    not descend into an ignored directory, so a virtualenv costs one line). None when git
-    fails."""
-    env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
-    try:
-        proc = subprocess.run(
-            ["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
-        )
-    except OSError:
-        return None
-    if proc.returncode != 0:
-        return None
-    text = proc.stdout.decode(_FS_ENCODING, "surrogateescape")
-    return [line for line in text.split("\0") if line]
+            listed.extend(_nested_files(base, rel))
+        else:  # a symlink (120000): digested from the work tree, target and all
+            listed.append(rel)
+    ignored: list[str] = []
+    venvs: dict[str, bool] = {}
+    cut = len(prefix)
+    for entry in status.split("\0"):
+        if not entry:
+            continue
+        kind = entry[0]
+        if kind in "12u":
+            fields = entry.split(" ", {"1": 8, "2": 9, "u": 10}[kind])
+            path = fields[-1]
+            if path.startswith(prefix) and (kind == "u" or fields[1][1] != "."):
+                clean.pop(path[cut:], None)  # the work tree differs from the index
+        elif kind in "?!" and entry[2:].startswith(prefix):
+            rel = entry[2 + cut :]
+            if kind == "!":
+                ignored.append(rel)
+                continue
+            nested = rel.endswith("/")  # "nested/": a repository inside the tree
+            rel = rel.rstrip("/")
+            if _untracked_pruned(base, rel, venvs) or (nested and _pruned_dir(base, rel)):
+                continue
+            listed.extend(_nested_files(base, rel) if nested else [rel])
+    for path in unmerged:
+        clean.pop(path, None)
+    return GitTree(clean, listed, ignored)
 
 
 def _in_package(rel: str, packages: set[str]) -> bool:
@@ -306,66 +376,81 @@ class Scanner:
         self.root = str(root)
         self.excluded = _Excludes.of(exclude)
         self._listings: dict[str, _Listing | None] = {}
-        self._git: list[threading.Thread] = []
-        # What _git_files and _git_ignored returned, or what they raised (raised again by
-        # project_files).
-        self._git_outcome: list[str] | BaseException | None = None
-        self._ignored_outcome: list[str] | BaseException | None = None
+        self._git: threading.Thread | None = None
+        # What read_git_tree returned, or what it raised (raised again by git_tree()).
+        self._tree: GitTree | BaseException | None = None
+        self._project: list[str] | None = None
+        self._disk: tuple[list[str], set[str]] | None = None
+        self._unwalked: list[str] = []
+        self._configs: dict[str, list[str]] | None = None
 
     def start_project_files(self) -> None:
-        """Start git's listing for :meth:`project_files` in the background, so that ``git
-        ls-files`` (its own process: a walk of the tree for untracked files) runs while this
-        scanner matches ``reads`` patterns."""
-        if self._git:
+        """Start git's look at the tree (:func:`read_git_tree`: its own processes, which walk
+        the tree for untracked and ignored files) in the background, so that it runs while
+        this scanner does other work."""
+        if self._git is not None:
             return
         root = Path(self.root)
 
-        def list_with_git() -> None:
+        def read() -> None:
             try:
-                self._git_outcome = _git_files(root)
-            except BaseException as exc:  # handed to the caller of project_files
-                self._git_outcome = exc
+                self._tree = read_git_tree(root)
+            except BaseException as exc:  # handed to the caller of git_tree
+                self._tree = exc
 
-        def list_ignored() -> None:
-            try:
-                self._ignored_outcome = _git_ignored(root)
-            except BaseException as exc:
-                self._ignored_outcome = exc
+        self._git = threading.Thread(target=read, name="parex-git", daemon=True)
+        self._git.start()
 
-        # Two git processes side by side: the tracked and unignored files, and the ignored.
-        self._git = [
-            threading.Thread(target=list_with_git, name="parex-git-ls-files", daemon=True),
-            threading.Thread(target=list_ignored, name="parex-git-ignored", daemon=True),
-        ]
-        for thread in self._git:
-            thread.start()
+    def git_tree(self) -> GitTree | None:
+        """The tree as git sees it (None outside git): waits for :meth:`start_project_files`."""
+        self.start_project_files()
+        assert self._git is not None
+        self._git.join()
+        tree = self._tree
+        if isinstance(tree, BaseException):
+            raise tree
+        return tree
+
+    def clean(self) -> Mapping[str, str]:
+        """Tracked files whose content is the index's: path -> ``"MODE BLOB"`` (empty outside
+        git). Their digest needs no ``stat``: git has compared every stat field already."""
+        tree = self.git_tree()
+        return tree.clean if tree is not None else {}
 
     def project_files(self) -> list[str]:
         """:func:`project_files` of this scanner's root and excludes (a walk outside git
         fills the listings that ``reads`` matching then re-uses)."""
-        self.start_project_files()
-        for thread in self._git:
-            thread.join()
-        listed = self._git_outcome
-        if isinstance(listed, BaseException):
-            raise listed
-        if listed is None:
-            return sorted(self.walk())
-        ignored = self._ignored_outcome
-        if isinstance(ignored, BaseException):
-            raise ignored
-        if ignored:
-            listed.extend(self._ignored_inputs(listed, ignored))
+        if self._project is not None:
+            return self._project
+        tree = self.git_tree()
+        if tree is None:
+            self._project = sorted(self.walk())
+            return self._project
+        listed = list(tree.listed)
+        if tree.ignored:
+            listed.extend(self._ignored_inputs(listed, tree.ignored))
         if self.excluded.exact:
             exact, below = self.excluded.exact, self.excluded.prefixes
             listed = [p for p in listed if not p.startswith(below) and p not in exact]
         listed.sort()
+        self._project = listed
         return listed
 
     def named(self, dirs: Iterable[str], names: Iterable[str]) -> list[str]:
-        """The files called one of ``names`` in each of the directories ``dirs`` (relative;
-        listed once per scanner), excluded ones left out."""
-        wanted = frozenset(names)
+        """The files called one of ``names`` in each of the directories ``dirs`` (relative),
+        excluded ones left out: from git's listing in a work tree, else one directory listing
+        each (shared by every caller of this scanner)."""
+        wanted = tuple(names)
+        if self.git_tree() is not None:
+            if self._configs is None:
+                self._configs = {}
+                ends = tuple("/" + name for name in wanted)
+                for path in self._disk_files(None)[0]:
+                    if path in wanted or path.endswith(ends):
+                        self._configs.setdefault(path.rpartition("/")[0], []).append(path)
+            configs = self._configs
+            return [p for rel in dirs for p in configs.get(rel, ())]
+        chosen = frozenset(wanted)
         out: list[str] = []
         for rel in dirs:
             if self.excluded(rel):
@@ -375,8 +460,56 @@ class Scanner:
                 out.append(rel)  # cannot be listed: an unreadable input
                 continue
             prefix = rel + "/" if rel else ""
-            out.extend(prefix + name for name in listing.files if name in wanted)
+            out.extend(prefix + name for name in listing.files if name in chosen)
         return out
+
+    def _disk_files(self, base: str | None) -> tuple[list[str], set[str]]:
+        """In a git work tree: every file on disk a walk from ``base`` would find -- git's
+        listing and what it ignores -- without what lies in pruned directories and
+        virtualenvs or is excluded, sorted; and every directory holding one. What ``reads``
+        globs are matched against, instead of walking the tree again. An ignored directory is
+        walked only once a glob from ``base`` may reach into it (None: none is walked now)."""
+        if self._disk is None:
+            tree = self.git_tree()
+            assert tree is not None
+            venvs: dict[str, bool] = {}
+            files: list[str] = []
+            for rel in tree.listed:
+                if not _untracked_pruned(self.root, rel, venvs) and not self.excluded(rel):
+                    files.append(rel)
+            for entry in tree.ignored:
+                rel = entry.rstrip("/")
+                if self.excluded(rel) or _untracked_pruned(self.root, rel, venvs):
+                    continue
+                if not entry.endswith("/"):
+                    files.append(rel)
+                elif not _pruned_dir(self.root, rel):
+                    self._unwalked.append(rel)
+            files.sort()
+            self._disk = (files, set())
+            self._add_dirs(files)
+        reached = [
+            d
+            for d in self._unwalked
+            if base is not None and (d.startswith(base) or base.startswith(d + "/"))
+        ]
+        if reached:
+            self._unwalked = [d for d in self._unwalked if d not in reached]
+            files, _ = self._disk
+            found = [p for d in reached for p in self.walk(d)]
+            files.extend(found)
+            files.sort()
+            self._add_dirs(found)
+            self._configs = None  # found files may hold configuration files
+        return self._disk
+
+    def _add_dirs(self, files: Iterable[str]) -> None:
+        assert self._disk is not None
+        dirs = self._disk[1]
+        for folder in {p.rpartition("/")[0] for p in files}:
+            while folder and folder not in dirs:
+                dirs.add(folder)
+                folder = folder.rpartition("/")[0]
 
     def _ignored_inputs(self, listed: list[str], ignored: list[str]) -> list[str]:
         """The ignored files that are inputs all the same (see :func:`project_files`).
@@ -471,15 +604,58 @@ class Scanner:
         return out
 
     def matching(self, patterns: Iterable[str]) -> list[str]:
-        """The files the globs name (see :func:`compile_pattern`), sorted, without duplicates."""
+        """The files the globs name (see :func:`compile_pattern`), sorted, without duplicates.
+
+        In a git work tree a wildcard glob is matched against :meth:`_disk_files` (what git
+        lists and ignores), elsewhere against a walk from the glob's literal directory: the
+        same files either way."""
         found: set[str] = set()
         for text in patterns:
             found.update(self._match(compile_pattern(text)))
         return sorted(found)
 
+    def _through_link(self, base: str) -> bool:
+        """Whether a glob's literal directory is, or lies below, a symlink: a walk from it
+        follows the link, git's listing does not look behind it."""
+        path = base
+        while path:
+            if os.path.islink(os.path.join(self.root, path)):
+                return True
+            path = path.rpartition("/")[0]
+        return False
+
+    def _match_listed(self, pat: Pattern) -> list[str]:
+        files, dirs = self._disk_files(pat.base)
+        full = pat.regex.fullmatch
+        base = pat.base
+        if base:
+            below = base + "/"
+            start = bisect.bisect_left(files, below)
+            end = bisect.bisect_left(files, base + "0")  # "0" sorts right after "/"
+            candidates = files[start:end]
+            named_dirs = sorted(d for d in dirs if d.startswith(below) and full(d))
+        else:
+            candidates = files
+            named_dirs = sorted(d for d in dirs if full(d))
+        out = list(filter(full, candidates))
+        # A pattern naming a directory names all it holds (like a literal path).
+        for folder in named_dirs:
+            lo = bisect.bisect_left(files, folder + "/")
+            hi = bisect.bisect_left(files, folder + "0")
+            out.extend(files[lo:hi])
+        return out
+
     def _match(self, pat: Pattern) -> list[str]:
         if self.excluded(pat.base):
             return []
+        if (
+            not pat.literal
+            and not pat.base.startswith("..")
+            and not any(_pruned_name(part) for part in pat.base.split("/"))
+            and not self._through_link(pat.base)
+            and self.git_tree() is not None
+        ):
+            return self._match_listed(pat)
         if pat.literal:
             try:
                 st = os.lstat(os.path.join(self.root, pat.base))
