@@ -7,8 +7,10 @@ machine as they are. Environment variables are kept as digests of their values
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
+import itertools
 import json
 import os
 import shlex
@@ -133,14 +135,21 @@ class KeyParts:
         return cls(**data)
 
     def digest(self) -> str:
-        """sha256 of the canonical JSON of all parts: the cache key."""
+        """sha256 of all parts in a canonical form: the cache key."""
         return self._digest
 
     @functools.cached_property
     def _digest(self) -> str:
         # cached_property writes the instance __dict__ directly, which a frozen dataclass
-        # allows: the parts cannot change, and 5,000 files take milliseconds to encode.
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
+        # allows: the parts cannot change. The files, by far the largest part (50,000 paths),
+        # are hashed as NUL-separated text in sorted order -- canonical without a JSON encoder
+        # (paths and digests hold no NUL); the rest as canonical JSON.
+        rest = {**self.to_dict(), "files": None}
+        h = hashlib.sha256(canonical_json(rest).encode())
+        h.update(b"\0files\0")
+        flat = "\0".join(itertools.chain.from_iterable(sorted(self.files.items())))
+        h.update(flat.encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
 
 
 _PART_NAMES = frozenset({"definition", "files", "tools", "versions", "python", "env", "installed"})
@@ -389,19 +398,34 @@ class KeyBuilder:
         return found
 
     def _config_files(self, scanner: Scanner, check: Check, matched: Sequence[str]) -> list[str]:
-        """The tools' configuration files in the directories between the rootdir and the
-        check's ``cwd``, and in those holding a matched file and their parents: ruff, mypy
-        and pytest look for theirs there (a sub-project's ``pyproject.toml``, a nested
-        ``ruff.toml``). One listing per directory, shared by every check."""
-        dirs: set[str] = {""}  # the rootdir's own
+        """The tools' configuration files in the rootdir, in the directories between it and
+        the check's ``cwd``, and in those holding a matched file and their parents: ruff,
+        mypy and pytest look for theirs there (a sub-project's ``pyproject.toml``, a nested
+        ``ruff.toml``). ``matched`` is sorted."""
         cwd = normalise_relpath(check.cwd)
-        for start in (cwd, *{p.rpartition("/")[0] for p in matched}):
-            if start.startswith(".."):
+        chain = {""}
+        while cwd and not cwd.startswith(".."):
+            chain.add(cwd)
+            cwd = cwd.rpartition("/")[0]
+        found = scanner.config_files(TOOL_FILES)
+        if found is None:  # no listing of the whole tree: look in each directory
+            dirs = set(chain)
+            for start in {p.rpartition("/")[0] for p in matched}:
+                while start and start not in dirs:
+                    dirs.add(start)
+                    start = start.rpartition("/")[0]
+            return scanner.named(sorted(dirs), TOOL_FILES)
+        out: list[str] = []
+        for folder, paths in found.items():
+            if folder in chain:
+                out.extend(paths)
                 continue
-            while start and start not in dirs:
-                dirs.add(start)
-                start = start.rpartition("/")[0]
-        return scanner.named(sorted(dirs), TOOL_FILES)
+            # A matched file below this directory (a bisection of the sorted list).
+            below = folder + "/"
+            i = bisect.bisect_left(matched, below)
+            if i < len(matched) and matched[i].startswith(below):
+                out.extend(paths)
+        return out
 
     def _user_files(self) -> dict[str, str]:
         paths = [os.path.expanduser(p) for p in USER_FILES]

@@ -149,7 +149,7 @@ def project_files(root: Path, *, exclude: Sequence[str] = ()) -> list[str]:
 
 
 # ``git ls-files -s`` prints a tracked path as "MODE OBJECT STAGE<TAB>PATH".
-_BLOB = re.compile(r"(100644|100755) ([0-9a-f]{40,64}) 0\t")
+_BLOBS = re.compile(r"(?:^|(?<=\0))((?:100644|100755) [0-9a-f]{40,64} 0)\t([^\0]*)\0")
 _STAGED = re.compile(r"([0-7]{6}) [0-9a-f]{40,64} ([0-3])\t")
 _GITLINK = "160000"
 _FS_ENCODING = sys.getfilesystemencoding()
@@ -247,30 +247,26 @@ def read_git_tree(root: Path) -> GitTree | None:
 
 
 def _parse_tree(base: str, prefix: str, index: str, status: str) -> GitTree:
-    lines = index.split("\0")
-    # The hot path of a warm run: thousands of tracked files, stage 0, not a link or gitlink.
-    # One C-level match each; every other line goes through the loop below.
-    matches = list(map(_BLOB.match, lines))
-    clean = {
-        line[m.end() :]: f"{m.group(1)} {m.group(2)}"
-        for line, m in zip(lines, matches, strict=True)
-        if m
-    }
+    # The hot path of a warm run: thousands of tracked regular files at stage 0, found by one
+    # C-level scan of the whole listing; the few other lines go through the loop below.
+    pairs = _BLOBS.findall(index)
+    clean = {path: head for head, path in pairs}
     listed = list(clean)
     unmerged: set[str] = set()
-    for line in [line for line, m in zip(lines, matches, strict=True) if m is None and line]:
-        staged = _STAGED.match(line)
-        if staged is None:
-            continue
-        rel = line[staged.end() :]
-        if staged.group(2) != "0":  # an unmerged path, listed once per stage
-            if rel not in unmerged:
-                unmerged.add(rel)
+    if len(pairs) != index.count("\0"):
+        for line in index.split("\0"):
+            staged = _STAGED.match(line)
+            if staged is None:
+                continue
+            rel = line[staged.end() :]
+            if staged.group(2) != "0":  # an unmerged path, listed once per stage
+                if rel not in unmerged:
+                    unmerged.add(rel)
+                    listed.append(rel)
+            elif staged.group(1) == _GITLINK:
+                listed.extend(_nested_files(base, rel))
+            elif rel not in clean:  # a symlink (120000): digested from the work tree
                 listed.append(rel)
-        elif staged.group(1) == _GITLINK:
-            listed.extend(_nested_files(base, rel))
-        else:  # a symlink (120000): digested from the work tree, target and all
-            listed.append(rel)
     ignored: list[str] = []
     venvs: dict[str, bool] = {}
     cut = len(prefix)
@@ -437,20 +433,10 @@ class Scanner:
         return listed
 
     def named(self, dirs: Iterable[str], names: Iterable[str]) -> list[str]:
-        """The files called one of ``names`` in each of the directories ``dirs`` (relative),
-        excluded ones left out: from git's listing in a work tree, else one directory listing
-        each (shared by every caller of this scanner)."""
-        wanted = tuple(names)
-        if self.git_tree() is not None:
-            if self._configs is None:
-                self._configs = {}
-                ends = tuple("/" + name for name in wanted)
-                for path in self._disk_files(None)[0]:
-                    if path in wanted or path.endswith(ends):
-                        self._configs.setdefault(path.rpartition("/")[0], []).append(path)
-            configs = self._configs
-            return [p for rel in dirs for p in configs.get(rel, ())]
-        chosen = frozenset(wanted)
+        """The files called one of ``names`` in each of the directories ``dirs`` (relative;
+        one directory listing each, shared by every caller of this scanner), excluded ones
+        left out."""
+        chosen = frozenset(names)
         out: list[str] = []
         for rel in dirs:
             if self.excluded(rel):
@@ -463,6 +449,21 @@ class Scanner:
             out.extend(prefix + name for name in listing.files if name in chosen)
         return out
 
+    def config_files(self, names: Sequence[str]) -> dict[str, list[str]] | None:
+        """In a git work tree: every file on disk called one of ``names``, by directory
+        (:meth:`_disk_files`); None elsewhere."""
+        if self.git_tree() is None:
+            return None
+        if self._configs is None:
+            files = self._disk_files(None)[0]
+            ends = tuple("/" + name for name in names)
+            top = frozenset(names)
+            configs: dict[str, list[str]] = {}
+            for path in [p for p in files if p.endswith(ends) or p in top]:
+                configs.setdefault(path.rpartition("/")[0], []).append(path)
+            self._configs = configs
+        return self._configs
+
     def _disk_files(self, base: str | None) -> tuple[list[str], set[str]]:
         """In a git work tree: every file on disk a walk from ``base`` would find -- git's
         listing and what it ignores -- without what lies in pruned directories and
@@ -473,13 +474,22 @@ class Scanner:
             tree = self.git_tree()
             assert tree is not None
             venvs: dict[str, bool] = {}
-            files: list[str] = []
-            for rel in tree.listed:
-                if not _untracked_pruned(self.root, rel, venvs) and not self.excluded(rel):
-                    files.append(rel)
+            pruned: dict[str, bool] = {}  # directory -> whether a walk would prune it
+
+            def kept(rel: str) -> bool:
+                folder = rel.rpartition("/")[0]
+                hidden = pruned.get(folder)
+                if hidden is None:
+                    hidden = pruned[folder] = bool(folder) and _untracked_pruned(
+                        self.root, rel, venvs
+                    )
+                return not hidden
+
+            excluded = self.excluded
+            files: list[str] = [rel for rel in tree.listed if kept(rel) and not excluded(rel)]
             for entry in tree.ignored:
                 rel = entry.rstrip("/")
-                if self.excluded(rel) or _untracked_pruned(self.root, rel, venvs):
+                if excluded(rel) or not kept(rel):
                     continue
                 if not entry.endswith("/"):
                     files.append(rel)
