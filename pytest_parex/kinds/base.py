@@ -56,6 +56,9 @@ class Invocation:
     shell: bool = False
     files: Mapping[str, Path] = field(default_factory=dict)
     """Report files the child writes: "pytest", "benchmark", "leaks"."""
+    state: Any = None
+    """What the kind keeps from ``prepare`` for ``interpret`` (the tree a pre-commit hook
+    found), in this process only."""
 
 
 @dataclass(frozen=True)
