@@ -51,6 +51,10 @@ def _hook(v: Validator, where: str, key: str, value: object) -> str:
     return v.string(where, key, value)
 
 
+def _modifies(v: Validator, where: str, key: str, value: object) -> bool:
+    return v.boolean(where, key, value)
+
+
 @dataclass
 class Snapshot:
     """The tree as the hook found it."""
@@ -106,7 +110,7 @@ def tracked_files(root: Path) -> list[str]:
 class PreCommitKind(Kind):
     name = "pre-commit"
     agent = "pre-commit"
-    keys = (Key("hook", _hook),)
+    keys = (Key("hook", _hook), Key("modifies", _modifies))
 
     def resolve(
         self,

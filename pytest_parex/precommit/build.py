@@ -460,6 +460,14 @@ def hooks_to_checks(
             hook, way, names, base, used, jobs, config, changed, pc, everything
         ):
             made.append((hook, way, check, part))
+    known_ids = {h.id for h in hooks} | {h.alias for h in hooks if h.alias}
+    known_ids |= {hook_id for _, _, hook_id, _, _ in unknown}
+    for wanted, check in explicit.items():
+        if wanted not in known_ids:
+            raise ConfigError(
+                f"{config.source}: [tool.parex.checks.{check.name}] hook {show(wanted)} is not "
+                f"a hook of {pc.path.name}; expected one of: {', '.join(sorted(known_ids))}"
+            )
     plan.checks = _ordered(made, pc, everything, plan)
     summary = f"pre-commit: {pc.path.name}, {len(ways)} hook{'s' if len(ways) != 1 else ''}: "
     summary += ", ".join(ways) if ways else "none runs"
@@ -548,6 +556,9 @@ def _checks_of(
     everything: frozenset[str],
 ) -> list[tuple[Check, list[str]]]:
     name = base.name if base is not None else _name(hook, used)
+    if base is not None and base.option("modifies") is not None:
+        # The user's word on a hook the gate does not know (modifies = false: a reader).
+        way = replace(way, modifies=bool(base.option("modifies")))
     if base is not None:
         used.add(base.name.lower())
     command = (*way.argv, *hook.args)
@@ -636,7 +647,7 @@ def _ordered(
     writes: list[frozenset[str]] = []
     for hook, way, check, part in made:
         reads.append(everything if _whole(hook, way) else frozenset(part))
-        written = frozenset(check.option("files")) if way.modifies else frozenset()
+        written = frozenset(check.option("files")) if check.option("modifies") else frozenset()
         writes.append(written)
         if written:
             plan.writers[check.name] = tuple(sorted(written))
