@@ -216,7 +216,10 @@ class PreCommitKind(Kind):
                 figures,
                 "files were modified by this hook:\n" + "\n".join(stat),
             )
-        suffix = f" ({len(snap.digests)} changed files)" if check.option("changed") else ""
+        count = len(snap.digests)
+        suffix = (
+            f" ({count} changed file{'s' if count != 1 else ''})" if check.option("changed") else ""
+        )
         if code == 0:
             return Verdict(
                 Status.PASSED,

@@ -388,7 +388,14 @@ def hooks_to_checks(
     jobs = dict(config.agents).get(AGENT) or available_cores()
     used = {c.name.lower() for c in config.checks if c.kind != KIND}
     entries: list[tuple[pcc.Hook | None, str, int, Way, list[str]]] = []
-    for repo, rev, hook_id, position, _ in unknown:
+    skipped: list[str] = []
+    no_files: list[str] = []
+    other_stage: list[str] = []
+    ways: list[str] = []
+    for repo, rev, hook_id, position, configured in unknown:
+        # Without its manifest only the configured keys are known: stages and SKIP apply.
+        stages = tuple(configured.get("stages", ())) or pc.default_stages
+        alias = str(configured.get("alias", ""))
         hook = pcc.Hook(
             repo=repo,
             rev=rev,
@@ -396,20 +403,24 @@ def hooks_to_checks(
             name=hook_id,
             entry="",
             language="",
-            position=int(position),
+            alias=alias,
+            stages=stages,
+            position=position,
         )
+        if pcc.RUN_STAGE not in stages:
+            other_stage.append(alias or hook_id)
+            continue
+        if pcc.selected_by(hook, sorted(skips)):
+            skipped.append(f"{alias or hook_id} (SKIP / pre-commit-skip)")
+            continue
         way = _delegate(
             hook,
             environ,
             path_env,
             f"{repo} at {rev} is in no store here and not in the built-in table",
         )
-        entries.append((None, hook_id, position, way, []))
+        entries.append((None, alias or hook_id, position, way, []))
     made: list[tuple[pcc.Hook, Way, Check, list[str]]] = []
-    skipped: list[str] = []
-    no_files: list[str] = []
-    other_stage: list[str] = []
-    ways: list[str] = []
     for hook in sorted(hooks, key=lambda h: h.position):
         label = hook.alias or hook.id
         if only_explicit and hook.id not in explicit and hook.alias not in explicit:

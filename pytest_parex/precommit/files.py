@@ -57,10 +57,10 @@ def tracked(root: Path) -> list[str]:
 def changed(root: Path, ref: str | None, environ: Mapping[str, str]) -> tuple[list[str], str]:
     """The files ``--parex-changed[=REF]`` gives the hooks, and how they were found.
 
-    No REF: staged and unstaged changes against HEAD plus untracked files (what a commit of
-    the work tree would hold); in GitHub Actions on a pull request, the changes since the
+    No REF: staged and unstaged changes against HEAD (untracked files are not git's yet, as
+    for pre-commit); in GitHub Actions on a pull request, the changes since the
     merge base with ``origin/$GITHUB_BASE_REF``. REF: the changes since the merge base of REF
-    and HEAD, plus the work tree's.
+    and HEAD, the work tree's included.
     """
     base_ref = environ.get("GITHUB_BASE_REF", "")
     if ref is None and environ.get("GITHUB_ACTIONS") == "true" and base_ref:
@@ -84,11 +84,7 @@ def changed(root: Path, ref: str | None, environ: Mapping[str, str]) -> tuple[li
         how = f"changes since the merge base with {ref}"
     if proc.returncode != 0:
         raise ConfigError(f"--parex-changed: git diff failed: {proc.stderr.decode().strip()}")
-    found = _zsplit(proc.stdout)
-    untracked = git(root, "ls-files", "-z", "--others", "--exclude-standard")
-    if untracked.returncode == 0:
-        found += _zsplit(untracked.stdout)
-    return sorted(dict.fromkeys(found)), how
+    return sorted(dict.fromkeys(_zsplit(proc.stdout))), how
 
 
 def include_exclude(names: Iterable[str], include: str, exclude: str) -> list[str]:
