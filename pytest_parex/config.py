@@ -667,13 +667,19 @@ def select(config: ParexConfig, only: Sequence[str], skip: Sequence[str]) -> Par
     its dependents.
     """
     names = [c.name for c in config.checks]
+    # A split check (tests[1/2], a pre-commit hook's parts) is named whole by its base name.
+    known = set(names) | {c.base_name for c in config.checks}
     for option, wanted in (("--parex-only", only), ("--parex-skip", skip)):
         for name in wanted:
-            if name not in names:
+            if name not in known:
                 raise ConfigError(
                     f"{option}: unknown check {show(name)}; known checks: {', '.join(names)}"
                 )
-    kept = [c for c in config.checks if (not only or c.name in only) and c.name not in skip]
+
+    def named(c: Check, given: Sequence[str]) -> bool:
+        return c.name in given or c.base_name in given
+
+    kept = [c for c in config.checks if (not only or named(c, only)) and not named(c, skip)]
     return drop_missing_needs(config, [c.name for c in kept])
 
 

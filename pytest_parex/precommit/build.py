@@ -234,6 +234,9 @@ def way_of(hook: pcc.Hook, environ: Mapping[str, str], path: str) -> Way:
     modifies = True
     if table is not None and hook.id in table.modifies:
         modifies = table.modifies[hook.id].given(hook.args)
+    elif table is None:
+        known_tool = manifests.modifies_by_entry(entry, hook.args)
+        modifies = True if known_tool is None else known_tool
     if hook.language in ("unsupported", "unsupported_script"):
         if hook.language == "unsupported_script":
             base = hook.source_dir or "."

@@ -418,3 +418,24 @@ def pre_commit_env(
         if state == {"additional_dependencies": list(deps)}:
             return env
     return None
+
+
+def modifies_by_entry(entry: Sequence[str], args: Sequence[str]) -> bool | None:
+    """A ``repo: local`` hook whose entry is a tool of :data:`TABLE` (``ruff check``,
+    ``codespell``, ``check-yaml``...) modifies files as that tool's hook does; None when the
+    entry is no tool the table knows."""
+    if not entry:
+        return None
+    program = os.path.basename(entry[0])
+    given = [*entry[1:], *args]
+    for repo in TABLE.values():
+        for hook_id, hook in repo.hooks.items():
+            words = str(hook["entry"]).split()
+            if hook.get("language") != "python" or os.path.basename(words[0]) != program:
+                continue
+            if len(words) > 1 and words[1] not in entry[1:2]:
+                continue  # ruff check vs ruff format
+            rule = repo.modifies.get(hook_id)
+            if rule is not None:
+                return rule.given(given)
+    return None
