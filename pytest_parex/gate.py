@@ -85,7 +85,9 @@ def _read_table(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, dict[str,
             raise cfg.ConfigError(
                 f"{path}: [tool.parex] defines no checks; add [tool.parex.checks.NAME] tables"
             )
-        parsed = hooks.apply(parsed, config.rootpath, changed=changed)
+        parsed = hooks.apply(
+            parsed, config.rootpath, changed=changed, remembered=remembered(config)
+        )
         if not parsed.checks:
             raise cfg.ConfigError(f"{path}: [tool.parex] pre-commit: no hook runs here")
         return parsed, path, table
@@ -97,7 +99,12 @@ def _read_table(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, dict[str,
         )
     parsed = cfg.parse(found.table, f"{path}{DEFAULT_GATE}")
     note = found.header(rel(str(path), config.rootpath))
-    parsed = hooks.apply(replace(parsed, notes=(note,)), config.rootpath, changed=changed)
+    parsed = hooks.apply(
+        replace(parsed, notes=(note,)),
+        config.rootpath,
+        changed=changed,
+        remembered=remembered(config),
+    )
     return parsed, path, found.table
 
 

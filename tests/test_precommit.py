@@ -35,12 +35,15 @@ def _git_tree(root: Path, files: dict[str, str]) -> Path:
 
 
 def _gate(
-    root: Path, yaml_text: str, table: str = "[tool.parex]\npre-commit = true\n"
+    root: Path,
+    yaml_text: str,
+    table: str = "[tool.parex]\npre-commit = true\n",
+    remembered: dict[str, float] | None = None,
 ) -> cfg.ParexConfig:
     (root / ".pre-commit-config.yaml").write_text(yaml_text)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     parsed = cfg.parse(cfg.tomllib.loads(table)["tool"]["parex"], str(root / "pyproject.toml"))
-    return build.apply(parsed, root, environ={"PATH": "/usr/bin:/bin"})
+    return build.apply(parsed, root, environ={"PATH": "/usr/bin:/bin"}, remembered=remembered)
 
 
 # ------------------------------------------------------------------------------ the YAML
@@ -151,23 +154,29 @@ def test_fail_fast_makes_later_hooks_need_the_earlier(tmp_path: Path) -> None:
     assert by["read-md"].needs == ("fix-py", "read-py") and by["read-md"].after == ()
 
 
-def test_parts_as_pre_commit_splits_them(tmp_path: Path) -> None:
+def test_a_long_hook_is_split_as_pre_commit_splits_it(tmp_path: Path) -> None:
     files = {f"m{i:02}.py": "x\n" for i in range(10)}
     root = _git_tree(tmp_path, files)
     text = (
         "repos:\n- repo: local\n  hooks:\n"
-        "  - {id: r, name: r, entry: bad, language: pygrep, types: [python]}\n"
+        "  - {id: r, name: r, entry: cat, language: system, types: [python]}\n"
         "  - {id: s, name: s, entry: cat, language: system, types: [python],"
         " require_serial: true}\n"
+        "  - {id: g, name: g, entry: bad, language: pygrep, types: [python]}\n"
+        "  - {id: short, name: short, entry: cat, language: system, types: [python]}\n"
     )
-    gate = _gate(
-        root, text, "[tool.parex]\npre-commit = true\n[tool.parex.agents]\npre-commit = 2\n"
-    )
-    names = [c.name for c in gate.checks]
-    assert names == ["r[1/2]", "r[2/2]", "s"]
-    assert [len(c.option("files")) for c in gate.checks] == [5, 5, 10]
+    table = "[tool.parex]\npre-commit = true\n[tool.parex.agents]\npre-commit = 2\n"
+    long = {"r": 3.0, "s": 3.0, "g": 3.0, "short[1/2]": 0.2, "short[2/2]": 0.2}
+    gate = _gate(root, text, table, remembered=long)
+    # Not split: a require_serial hook, pygrep (pre-commit runs it in one process) and a
+    # hook whose last run was short.
+    assert [c.name for c in gate.checks] == ["r[1/2]", "r[2/2]", "s", "g", "short"]
+    assert [len(c.option("files")) for c in gate.checks] == [5, 5, 10, 10, 10]
+    assert gate.check("r[1/2]").shard == (1, 2)
     # -k/--parex-only name a split hook whole.
     assert [c.name for c in cfg.select(gate, ["r"], []).checks] == ["r[1/2]", "r[2/2]"]
+    # Without durations (a first run) nothing is split.
+    assert [c.name for c in _gate(root, text, table).checks] == ["r", "s", "g", "short"]
 
 
 def test_table_knows_which_hooks_modify() -> None:

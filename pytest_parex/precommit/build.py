@@ -43,6 +43,9 @@ AGENT = "pre-commit"
 NATIVE_SCRIPT = str(Path(__file__).with_name("native.py"))
 PART_MIN_FILES = 4
 """pre-commit's xargs: no part with fewer files than this (``max(4, ceil(n / jobs))``)."""
+SPLIT_SECONDS = 1.0
+"""A hook is split over the agents only when its last run took at least this long: a part is
+one more process to start, which a short hook does not win back."""
 _ARG_MAX = 2**17
 """pre-commit's cap on one command line's length (bytes), which it splits files to fit."""
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -94,11 +97,13 @@ def apply(
     *,
     changed: str | None = None,
     environ: Mapping[str, str] | None = None,
+    remembered: Mapping[str, float] | None = None,
 ) -> ParexConfig:
     """``config`` with its pre-commit hooks made into checks (``pre-commit = true`` adds every
     hook; a ``kind = "pre-commit"`` table configures one), ordered as the contract needs, and
     the checks that read what hooks may modify ordered after them. ``changed``: the REF of
-    ``--parex-changed`` ("" for the work tree's changes), None for every file."""
+    ``--parex-changed`` ("" for the work tree's changes), None for every file; ``remembered``:
+    the durations of earlier runs (a long hook is split over the agents)."""
     environ = os.environ if environ is None else environ
     if changed is not None and any(c.kind == "review" for c in config.checks):
         picked, how = files.changed(rootdir, changed or None, environ)
@@ -136,7 +141,14 @@ def apply(
         picked, how_changed = files.changed(rootdir, changed or None, environ)
         universe = picked
     plan = hooks_to_checks(
-        config, pc, rootdir, universe, environ, tracked=every, changed=how_changed
+        config,
+        pc,
+        rootdir,
+        universe,
+        environ,
+        tracked=every,
+        changed=how_changed,
+        remembered=remembered,
     )
     configured = [c for c in config.checks if c.kind != KIND]
     ordered = order_after_writers(configured, plan)
@@ -371,6 +383,7 @@ def hooks_to_checks(
     *,
     tracked: Sequence[str] = (),
     changed: str = "",
+    remembered: Mapping[str, float] | None = None,
 ) -> Plan:
     plan = Plan()
     tracked = tracked or universe
@@ -388,7 +401,7 @@ def hooks_to_checks(
     skips |= set(config.pre_commit_skip)
     explicit = {str(c.option("hook")): c for c in config.checks if c.kind == KIND}
     only_explicit = not config.pre_commit
-    jobs = dict(config.agents).get(AGENT) or available_cores()
+    agents = dict(config.agents).get(AGENT) or available_cores()
     used = {c.name.lower() for c in config.checks if c.kind != KIND}
     entries: list[tuple[pcc.Hook | None, str, int, Way, list[str]]] = []
     skipped: list[str] = []
@@ -445,6 +458,10 @@ def hooks_to_checks(
         if hook.repo == pcc.META:
             way = _meta_way(hook, hooks, pc, meta_classifier)
         entries.append((hook, label, hook.position, way, names))
+    taken: dict[str, float] = {}
+    for name, seconds in (remembered or {}).items():
+        stem = name.split("[", 1)[0]
+        taken[stem] = taken.get(stem, 0.0) + seconds
     for hook_or_none, label, position, way, names in sorted(entries, key=lambda e: e[2]):
         if hook_or_none is None:
             if way.how == SKIPPED:
@@ -467,6 +484,10 @@ def hooks_to_checks(
         else:
             hook = hook_or_none
         base = explicit.get(hook.id) or explicit.get(hook.alias)
+        # pre-commit splits a hook's files over the cores (not pygrep's, not fail's); here
+        # the parts go to the idle agents -- when the hook is long enough to win it back.
+        long = taken.get(base.name if base else _name(hook, set(used)), 0.0) >= SPLIT_SECONDS
+        jobs = agents if long and hook.language not in ("pygrep", "fail") else 1
         ways.append(
             f"{label} ({way.how}{': ' + way.why if way.why and way.why != way.how else ''})"
         )
