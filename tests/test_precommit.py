@@ -113,11 +113,11 @@ HOOKS = """\
 repos:
 - repo: local
   hooks:
-  - {id: fix-py, name: fix-py, entry: fixer, language: system, types: [python]}
+  - {id: fix-py, name: fix-py, entry: sed -i -e s/a/b/, language: system, types: [python]}
   - {id: read-py, name: read-py, entry: bad, language: pygrep, types: [python]}
   - {id: read-md, name: read-md, entry: bad, language: pygrep, types: [markdown]}
   - {id: lint, name: lint, entry: ruff check, language: system, types: [python]}
-  - {id: whole, name: whole, entry: make, language: system, pass_filenames: false}
+  - {id: whole, name: whole, entry: "true", language: system, pass_filenames: false}
   - {id: manual, name: manual, entry: x, language: system, stages: [manual]}
   - {id: none, name: none, entry: x, language: system, files: \\.rs$}
 """

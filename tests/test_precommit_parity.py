@@ -234,6 +234,8 @@ def test_parity_fixers_readers_filters_and_a_cloned_repository(
           - {{id: broken, name: broken, entry: "python -c 'raise SystemExit(3)'",
               language: system, files: \\.cfg$}}
           - {{id: nothing, name: nothing, entry: "false", language: system, files: \\.rs$}}
+          - {{id: ghost, name: ghost, entry: no-such-tool-here, language: system,
+              files: \\.cfg$}}
         - repo: {hook_repo}
           rev: {rev}
           hooks:
@@ -282,6 +284,7 @@ def test_parity_fixers_readers_filters_and_a_cloned_repository(
         "serial": "passed",
         "broken": "failed",
         "nothing": "skipped",
+        "ghost": "failed",
         "no-shout": "failed",
         "no-tabs": "failed",
     }

@@ -221,7 +221,19 @@ def resolve_hooks(
     return hooks, unknown
 
 
-def way_of(hook: pcc.Hook, environ: Mapping[str, str], path: str) -> Way:
+def _not_executable(program: str, path: str, rootdir: Path) -> str:
+    """Why ``program`` cannot start, in pre-commit's words; "" when it can."""
+    if os.sep not in program:
+        return "" if shutil.which(program, path=path) else "not found"
+    full = rootdir / program
+    if full.is_dir():
+        return "is a directory"
+    if not full.is_file():
+        return "not found"
+    return "" if os.access(full, os.X_OK) else "is not executable"
+
+
+def way_of(hook: pcc.Hook, environ: Mapping[str, str], path: str, rootdir: Path = Path(".")) -> Way:
     """How ``hook`` runs here (see README, pre-commit hooks)."""
     entry = shlex.split(hook.entry) if hook.language != "pygrep" else [hook.entry]
     if hook.repo == pcc.META:
@@ -258,14 +270,14 @@ def way_of(hook: pcc.Hook, environ: Mapping[str, str], path: str) -> Way:
             argv = (script, *entry[1:])
         else:
             argv = tuple(entry)
-        return Way(
-            SYSTEM,
-            argv,
-            modifies=modifies,
-            why=hook.language.replace("unsupported", "system")
-            if hook.language == "unsupported"
-            else "script",
-        )
+        why = "system" if hook.language == "unsupported" else "script"
+        missing = _not_executable(argv[0], path, rootdir)
+        if missing:
+            # What pre-commit does: the hook fails saying so (not an error of the gate).
+            message = f"Executable `{entry[0]}` {missing}"
+            native = (sys.executable, "-I", "-S", NATIVE_SCRIPT, "report", "1", message)
+            return Way(NATIVE, native, modifies=False, why=f"{why}: {message}")
+        return Way(SYSTEM, argv, modifies=modifies, why=why)
     if hook.language == "python":
         if hook.repo not in (pcc.LOCAL, pcc.META):
             env = manifests.pre_commit_env(
@@ -287,8 +299,8 @@ def way_of(hook: pcc.Hook, environ: Mapping[str, str], path: str) -> Way:
                         why=f"pre-commit's environment for {hook.rev}",
                     )
         exe_path = shutil.which(entry[0], path=path)
-        missing = _missing_dependencies(hook.additional_dependencies)
-        if exe_path is not None and not missing:
+        lacking_deps = _missing_dependencies(hook.additional_dependencies)
+        if exe_path is not None and not lacking_deps:
             why = "installed"
             if table is not None and table.distribution:
                 have = manifests.installed_version(table.distribution)
@@ -301,7 +313,7 @@ def way_of(hook: pcc.Hook, environ: Mapping[str, str], path: str) -> Way:
         lacking = (
             f"{entry[0]} is not installed here"
             if exe_path is None
-            else (f"{', '.join(missing)} not installed here")
+            else (f"{', '.join(lacking_deps)} not installed here")
         )
         return _delegate(hook, environ, path, lacking)
     return _delegate(hook, environ, path, f"language {hook.language} is not run natively")
@@ -451,7 +463,7 @@ def hooks_to_checks(
         if not names and not hook.always_run:
             no_files.append(label)
             continue
-        way = way_of(hook, environ, path_env)
+        way = way_of(hook, environ, path_env, rootdir)
         if way.how == SKIPPED:
             skipped.append(f"{label} ({way.why})")
             continue
