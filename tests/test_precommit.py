@@ -306,3 +306,30 @@ def test_a_file_another_running_hook_claims_is_not_blamed(tmp_path: Path) -> Non
     # A hook that may write other.md runs meanwhile (its claim has no end yet).
     kind._write_claim(ctx.state_dir / kind.CLAIMS / "md-fixer.json", ["other.md"], 0, None)
     assert execute(check, ctx).status is Status.PASSED
+
+
+def test_changed_files_go_to_file_scoped_reviews_only(tmp_path: Path) -> None:
+    root = _git_tree(tmp_path, {"a.py": "x\n", "b.py": "y\n", "README.md": "r\n"})
+    subprocess.run(
+        ["git", "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "i"],
+        cwd=root,
+        check=True,
+    )
+    (root / "b.py").write_text("y = 2\n")
+    (root / "README.md").write_text("changed\n")
+    parsed = cfg.parse(
+        {
+            "checks": {
+                "lint": {"kind": "review", "tool": "ruff"},
+                "types": {"kind": "review", "run": "mypy ."},
+            }
+        },
+        "pyproject.toml",
+    )
+    gate = build.apply(parsed, root, changed="")
+    assert gate.check("lint").argv == ("ruff", "check", "b.py")
+    assert gate.check("lint").option("changed-files") == 1
+    assert gate.check("types").argv == ("mypy", ".")  # whole-program: as usual
+    assert "--parex-changed (staged and unstaged changes against HEAD): lint: 1 changed file" in (
+        gate.notes
+    )

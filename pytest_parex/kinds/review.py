@@ -106,9 +106,13 @@ class ReviewKind(Kind):
             summary = "\n".join(shown + ([f"... and {more} more"] if more > 0 else []))
         # ruff's JSON is for us, not for people: its parsed issues are the report.
         quiet = bool(summary) and tool == "ruff-check"
+        changed = check.option("changed-files")
+        # --parex-changed gave it only the changed files: say how many.
+        suffix = f" ({changed} changed file{'s' if changed != 1 else ''})" if changed else ""
         if code == 0:
-            return Verdict(Status.PASSED, reviewparse.summarize(counted), figures, summary, quiet)
-        detail = reviewparse.summarize(counted) if counted else exit_phrase(code)
+            detail = reviewparse.summarize(counted) + suffix
+            return Verdict(Status.PASSED, detail, figures, summary, quiet)
+        detail = (reviewparse.summarize(counted) if counted else exit_phrase(code)) + suffix
         return Verdict(Status.FAILED, detail, figures, summary, quiet)
 
 

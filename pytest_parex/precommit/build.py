@@ -801,6 +801,7 @@ def changed_reviews(
         if not python:
             notes.append(f"{check.name}: no changed Python files (not run)")
             continue
-        out.append(replace(check, argv=(*check.argv[:-1], *python)))
+        options = tuple(sorted({**dict(check.options), "changed-files": len(python)}.items()))
+        out.append(replace(check, argv=(*check.argv[:-1], *python), options=options))
         notes.append(f"{check.name}: {len(python)} changed file{'s' if len(python) != 1 else ''}")
     return out, notes
