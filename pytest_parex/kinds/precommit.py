@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -89,8 +90,26 @@ def _stat(path: Path) -> tuple[int, int, int, int] | None:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def tracked_files(root: Path) -> list[str]:
-    """git's tracked files (what pre-commit's ``git diff`` watches); [] outside git."""
+def tracked_files(root: Path) -> tuple[str, ...]:
+    """git's tracked files (what pre-commit's ``git diff`` watches); () outside git."""
+    try:
+        index = os.stat(root / ".git" / "index")
+        stamp = (index.st_mtime_ns, index.st_size, index.st_ino)
+    except OSError:
+        stamp = None
+    if stamp is None:
+        return _tracked(root)
+    return _tracked_while(root, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _tracked_while(root: Path, stamp: tuple[int, int, int]) -> tuple[str, ...]:
+    # One git call per process while git's index is the same file (hooks do not stage):
+    # every hook of a gate asks, often at the same moment.
+    return _tracked(root)
+
+
+def _tracked(root: Path) -> tuple[str, ...]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     try:
         proc = subprocess.run(
@@ -102,9 +121,9 @@ def tracked_files(root: Path) -> list[str]:
             check=False,
         )
     except OSError:
-        return []
+        return ()
     text = proc.stdout.decode("utf-8", "surrogateescape").strip("\0")
-    return text.split("\0") if proc.returncode == 0 and text else []
+    return tuple(text.split("\0")) if proc.returncode == 0 and text else ()
 
 
 class PreCommitKind(Kind):
