@@ -296,7 +296,7 @@ def test_parity_fixers_readers_filters_and_a_cloned_repository(
     meet = tmp_path / "meet-parex"
     assert (meet / "a.result").read_text() == (meet / "b.result").read_text() == "met"
     # The cloned repository's manifest came from pre-commit's store.
-    assert "no-shout (system: script)" in output, output
+    assert "no-shout (system: script; manifest from pre-commit's store)" in output, output
     assert "strip: +1 -1" not in output or "src/app.py" in output
 
 

@@ -105,8 +105,11 @@ def apply(
     ``--parex-changed`` ("" for the work tree's changes), None for every file; ``remembered``:
     the durations of earlier runs (a long hook is split over the agents)."""
     environ = os.environ if environ is None else environ
-    if changed is not None and any(c.kind == "review" for c in config.checks):
+    picked: list[str] = []
+    how = ""
+    if changed is not None:
         picked, how = files.changed(rootdir, changed or None, environ)
+    if changed is not None and any(c.kind == "review" for c in config.checks):
         scoped, notes = changed_reviews(config.checks, rootdir, picked)
         if notes:
             config = replace(
@@ -135,11 +138,8 @@ def apply(
             f"the gate there (the rootdir is {rootdir})"
         )
     pc = pcc.load(path, shown)
-    universe = every = files.tracked(rootdir)
-    how_changed = ""
-    if changed is not None:
-        picked, how_changed = files.changed(rootdir, changed or None, environ)
-        universe = picked
+    every = files.tracked(rootdir)
+    universe = picked if changed is not None else every
     plan = hooks_to_checks(
         config,
         pc,
@@ -147,7 +147,7 @@ def apply(
         universe,
         environ,
         tracked=every,
-        changed=how_changed,
+        changed=how,
         remembered=remembered,
     )
     configured = [c for c in config.checks if c.kind != KIND]
@@ -306,7 +306,7 @@ def way_of(hook: pcc.Hook, environ: Mapping[str, str], path: str, rootdir: Path 
                 have = manifests.installed_version(table.distribution)
                 pinned = manifests.version_of(hook.rev)
                 if have is not None:
-                    why = f"{table.distribution} {have} installed"
+                    why = f"{table.distribution} {have}"
                     if have != pinned:
                         why += f", pinned {hook.rev}"
             return Way(INSTALLED, tuple(entry), modifies=modifies, why=why)
@@ -500,9 +500,10 @@ def hooks_to_checks(
         # the parts go to the idle agents -- when the hook is long enough to win it back.
         long = taken.get(base.name if base else _name(hook, set(used)), 0.0) >= SPLIT_SECONDS
         jobs = agents if long and hook.language not in ("pygrep", "fail") else 1
-        ways.append(
-            f"{label} ({way.how}{': ' + way.why if way.why and way.why != way.how else ''})"
-        )
+        said = f": {way.why}" if way.why and way.why != way.how else ""
+        if hook.manifest not in ("config", "built-in table", ""):
+            said += f"; manifest from {hook.manifest}"
+        ways.append(f"{label} ({way.how}{said})")
         for check, part in _checks_of(
             hook, way, names, base, used, jobs, config, changed, pc, everything
         ):
