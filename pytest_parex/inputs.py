@@ -20,6 +20,7 @@ hashed again).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -448,8 +449,10 @@ class Pattern:
 _WILD = re.compile(r"[*?\[]")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def compile_pattern(text: str) -> Pattern:
-    """Compile a glob relative to the rootdir.
+    """Compile a glob relative to the rootdir (memoised: a pre-commit hook's ``reads`` are its
+    files, one literal pattern each, and most files are read by several hooks).
 
     ``**`` as a whole segment: any number of directories (none included); ``*``, ``?`` and
     ``[...]`` (``[!...]`` negates) within one segment, dot-files included; a pattern (literal or
