@@ -279,14 +279,17 @@ def test_a_hook_that_modified_its_files_fails_with_a_diffstat(tmp_path: Path) ->
     assert again.status is Status.PASSED  # nothing left to fix
 
 
+SNEAKY = (
+    "repos:\n- repo: local\n  hooks:\n"
+    "  - {id: sneaky, name: sneaky, entry: sh -c 'echo changed >> other.md' --,"
+    " language: system, files: \\.txt$}\n"
+)
+"""A hook that writes a file it is not passed."""
+
+
 def test_a_hook_that_changed_a_file_it_was_not_passed_is_an_error(tmp_path: Path) -> None:
     root = _git_tree(tmp_path, {"a.txt": "x\n", "other.md": "o\n"})
-    text = (
-        "repos:\n- repo: local\n  hooks:\n"
-        "  - {id: sneaky, name: sneaky, entry: sh -c 'echo changed >> other.md' --,"
-        " language: system, files: \\.txt$}\n"
-    )
-    (check,) = _gate(root, text).checks
+    (check,) = _gate(root, SNEAKY).checks
     result = execute(check, _context(root))
     assert result.status is Status.ERROR
     assert result.detail == "changed files it was not passed: other.md"
@@ -296,12 +299,7 @@ def test_a_file_another_running_hook_claims_is_not_blamed(tmp_path: Path) -> Non
     from pytest_parex.kinds import precommit as kind
 
     root = _git_tree(tmp_path, {"a.txt": "x\n", "other.md": "o\n"})
-    text = (
-        "repos:\n- repo: local\n  hooks:\n"
-        "  - {id: sneaky, name: sneaky, entry: sh -c 'echo changed >> other.md' --,"
-        " language: system, files: \\.txt$}\n"
-    )
-    (check,) = _gate(root, text).checks
+    (check,) = _gate(root, SNEAKY).checks
     ctx = _context(root)
     # A hook that may write other.md runs meanwhile (its claim has no end yet).
     kind._write_claim(ctx.state_dir / kind.CLAIMS / "md-fixer.json", ["other.md"], 0, None)

@@ -177,23 +177,16 @@ def resolve_hooks(
         if repo.repo in (pcc.LOCAL, pcc.META):
             source = "config"
         else:
-            found = manifests.pre_commit_clone(environ, repo.repo, repo.rev)
-            if found is not None and (found / manifests.MANIFEST_FILE).is_file():
-                manifest, source, clone = (
-                    manifests.read_manifest(found),
-                    "pre-commit's store",
-                    str(found),
-                )
-            else:
-                found = manifests.prek_clone(environ, repo.repo, repo.rev)
+            stores = (
+                ("pre-commit's store", manifests.pre_commit_clone(environ, repo.repo, repo.rev)),
+                ("prek's store", manifests.prek_clone(environ, repo.repo, repo.rev)),
+            )
+            for store, found in stores:
                 if found is not None and (found / manifests.MANIFEST_FILE).is_file():
-                    manifest, source, clone = (
-                        manifests.read_manifest(found),
-                        "prek's store",
-                        str(found),
-                    )
-                else:
-                    manifest, source = manifests.table_manifest(repo.repo), "built-in table"
+                    manifest, source, clone = manifests.read_manifest(found), store, str(found)
+                    break
+            else:
+                manifest, source = manifests.table_manifest(repo.repo), "built-in table"
         for configured in repo.hooks:
             hook_id = str(configured["id"])
             if repo.repo in (pcc.LOCAL, pcc.META):
