@@ -331,3 +331,20 @@ def test_changed_files_go_to_file_scoped_reviews_only(tmp_path: Path) -> None:
     assert "--parex-changed (staged and unstaged changes against HEAD): lint: 1 changed file" in (
         gate.notes
     )
+
+
+def test_checks_that_read_what_a_hook_modifies_start_after_it(tmp_path: Path) -> None:
+    root = _git_tree(tmp_path, {"a.py": "x\n", "docs/i.md": "d\n"})
+    table = (
+        "[tool.parex]\npre-commit = true\n"
+        '[tool.parex.checks.tests]\npytest = ["-q"]\n'
+        '[tool.parex.checks.docs]\nrun = "true"\nreads = ["docs/**"]\n'
+        '[tool.parex.checks.types]\nrun = "true"\nreads = ["**/*.py"]\n'
+    )
+    gate = _gate(root, HOOKS, table)
+    # fix-py may modify a.py: a check reading everything (no reads) or *.py waits for it,
+    # whatever its verdict; one reading other files does not; a hook that only reads
+    # (read-md, lint) holds nobody back.
+    assert gate.check("tests").after == ("fix-py", "whole")
+    assert gate.check("types").after == ("fix-py", "whole")
+    assert gate.check("docs").after == ("whole",)
