@@ -19,6 +19,7 @@ would split its files over processes, one check per part) of kind ``pre-commit``
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import os
@@ -43,6 +44,10 @@ AGENT = "pre-commit"
 NATIVE_SCRIPT = str(Path(__file__).with_name("native.py"))
 PART_MIN_FILES = 4
 """pre-commit's xargs: no part with fewer files than this (``max(4, ceil(n / jobs))``)."""
+SETTINGS = ("*.toml", "*.cfg", "*.ini", ".*rc", ".*.toml", ".*.cfg", ".*.ini", ".*.json")
+"""Files at the top of the tree that configure tools (``pyproject.toml``, ``setup.cfg``,
+``.codespellrc``, ``.flake8``...): every hook reads them, beside the files it is passed -- a
+tool reads its settings, and a fixer of ``pyproject.toml`` changes them."""
 SPLIT_SECONDS = 1.0
 """A hook is split over the agents only when its last run took at least this long: a part is
 one more process to start, which a short hook does not win back."""
@@ -402,6 +407,7 @@ def hooks_to_checks(
         )
     meta_classifier.every = list(tracked)
     everything = frozenset(classifier.filenames)
+    settings = settings_files(rootdir)
     skips = {s.strip() for s in environ.get("SKIP", "").split(",") if s.strip()}
     skips |= set(config.pre_commit_skip)
     explicit = {str(c.option("hook")): c for c in config.checks if c.kind == KIND}
@@ -498,7 +504,7 @@ def hooks_to_checks(
             said += f"; manifest from {hook.manifest}"
         ways.append(f"{label} ({way.how}{said})")
         for check, part in _checks_of(
-            hook, way, names, base, used, jobs, config, changed, pc, everything
+            hook, way, names, base, used, jobs, config, changed, pc, everything, settings
         ):
             made.append((hook, way, check, part))
     known_ids = {h.id for h in hooks} | {h.alias for h in hooks if h.alias}
@@ -509,7 +515,7 @@ def hooks_to_checks(
                 f"{config.source}: [tool.parex.checks.{check.name}] hook {show(wanted)} is not "
                 f"a hook of {pc.path.name}; expected one of: {', '.join(sorted(known_ids))}"
             )
-    plan.checks = _ordered(made, pc, everything, plan)
+    plan.checks = _ordered(made, pc, everything, plan, settings)
     summary = f"pre-commit: {pc.path.name}, {len(ways)} hook{'s' if len(ways) != 1 else ''}: "
     summary += ", ".join(ways) if ways else "none runs"
     if changed:
@@ -595,6 +601,7 @@ def _checks_of(
     changed: str,
     pc: pcc.PreCommitConfig,
     everything: frozenset[str],
+    settings: tuple[str, ...] = (),
 ) -> list[tuple[Check, list[str]]]:
     name = base.name if base is not None else _name(hook, used)
     if base is not None and base.option("modifies") is not None:
@@ -656,7 +663,7 @@ def _checks_of(
                     {"PRE_COMMIT": "1", **dict(way.env), **(dict(base.env) if base else {})}.items()
                 )
             ),
-            reads=() if whole else tuple(glob_escape(p) for p in part),
+            reads=() if whole else tuple(glob_escape(p) for p in dict.fromkeys([*part, *settings])),
             writes=tuple(glob_escape(p) for p in part) if way.modifies else (),
             shard=shard,
             options=tuple(sorted(options.items())),
@@ -679,6 +686,7 @@ def _ordered(
     pc: pcc.PreCommitConfig,
     everything: frozenset[str],
     plan: Plan,
+    settings: tuple[str, ...] = (),
 ) -> list[Check]:
     """The hook checks with the edges that keep pre-commit's order where it matters: a later
     hook is ``after`` an earlier one when either may modify what the other reads or writes
@@ -687,7 +695,7 @@ def _ordered(
     reads: list[frozenset[str]] = []
     writes: list[frozenset[str]] = []
     for hook, way, check, part in made:
-        reads.append(everything if _whole(hook, way) else frozenset(part))
+        reads.append(everything if _whole(hook, way) else frozenset([*part, *settings]))
         written = frozenset(check.option("files")) if check.option("modifies") else frozenset()
         writes.append(written)
         if written:
@@ -709,6 +717,21 @@ def _ordered(
         after = [n for n in dict.fromkeys(after) if n not in needs]
         out.append(replace(check, needs=tuple(dict.fromkeys([*needs, *after])), after=tuple(after)))
     return out
+
+
+def settings_files(rootdir: Path) -> tuple[str, ...]:
+    """The files of :data:`SETTINGS` at the top of the tree (tracked or not), sorted."""
+    try:
+        names = sorted(os.listdir(rootdir))
+    except OSError:
+        return ()
+    return tuple(
+        n
+        for n in names
+        if n != CONFIG_FILE
+        and any(fnmatch.fnmatchcase(n, p) for p in SETTINGS)
+        and (rootdir / n).is_file()
+    )
 
 
 def _whole(hook: pcc.Hook, way: Way) -> bool:
