@@ -79,6 +79,7 @@ SECTIONS = (
     "scheduling",
     "scale",
     "failfast",
+    "precommit",
 )
 TIMEOUT = 300.0
 """Seconds any one measured command may take before it is killed (and the run fails)."""
@@ -103,6 +104,9 @@ TARGETS = {
     "selfgate_rerun_s": 1.0,  # the repository's own gate, second run, nothing changed
     "scale_ms": 10.0,  # per-check overhead
     "failfast_s": 0.2,  # failing check's end -> last cancelled tree gone
+    "precommit_vs_pre_commit": 0.5,  # parex / pre-commit run --all-files (same hooks, warm)
+    "precommit_vs_prek": 1.0,  # parex / prek run --all-files
+    "precommit_rerun_started": 0,  # hooks run by an unchanged rerun (every one replays)
 }
 NAN = float("nan")
 
@@ -1851,6 +1855,19 @@ def table(results: Mapping[str, Any]) -> str:
             f"{r['latency_max_s'] * 1000:.0f} ms; command wall "
             f"{fmt(r['series']['wall_median'])}"
         )
+    if "precommit" in results:
+        r = results["precommit"]
+        t.head(f"pre-commit: {r['hooks']} hooks on {r['project']} ({r['checks']} checks), warm")
+        t.series(r, "pre-commit")
+        t.line(
+            f"unchanged rerun: {fmt(r['rerun_wall'])}, {r['rerun_started']} hooks run "
+            "(the rest replayed)"
+        )
+        t.line(
+            f"floor of any schedule here: max(hooks' cpu / cores, critical path "
+            f"{fmt(r['critical_path'])}) + the gate's start and exit = {fmt(r['floor'])} "
+            f"= {num(r['floor_vs_pre_commit']):.2f}x pre-commit"
+        )
     targets = [tg for section in SECTIONS for tg in results.get(section, {}).get("targets", [])]
     if targets:
         t.title(f"{'targets':<78} {'figure':>9}    {'target':<9}")
@@ -1865,6 +1882,205 @@ def table(results: Mapping[str, Any]) -> str:
                 + (f"  ({tg['note']})" if tg["note"] else "")
             )
     return t.text()
+
+
+# ------------------------------------------------------------------------------ pre-commit
+
+PRECOMMIT_PROJECT = "attrs==26.1.0"
+PRECOMMIT_TOOLS = (
+    # attrs' own pins (its .pre-commit-config.yaml), so that its tree passes every hook
+    "ruff==0.15.6",
+    "codespell==2.4.2",
+    "interrogate==1.7.0",
+    "pre-commit-hooks==6.0.0",
+    "hypothesis",  # its conftest.py imports it: the gate session imports conftest files
+)
+PRECOMMIT_CONFIG = """\
+# attrs 26.1.0's hooks (and two of pre-commit-hooks more) as repo: local, so that pre-commit and
+# prek run them here without cloning anything; entries, filters and args are the hooks'.
+repos:
+- repo: local
+  hooks:
+  - {id: ruff-check, name: ruff check, entry: ruff check --force-exclude, language: system,
+     types_or: [python, pyi, jupyter], require_serial: true,
+     args: [--fix, --exit-non-zero-on-fix]}
+  - {id: ruff-format, name: ruff format, entry: ruff format --force-exclude, language: system,
+     types_or: [python, pyi, jupyter], require_serial: true}
+  - {id: interrogate, name: interrogate, entry: interrogate, language: system,
+     types: [python], require_serial: true, args: [tests]}
+  - {id: codespell, name: codespell, entry: codespell, language: system, types: [text],
+     args: [--exclude-file=tests/test_mypy.yml, --skip=*.svg]}
+  - {id: trailing-whitespace, name: trailing-whitespace, entry: trailing-whitespace-fixer,
+     language: system, types: [text]}
+  - {id: end-of-file-fixer, name: end-of-file-fixer, entry: end-of-file-fixer,
+     language: system, types: [text], exclude: docs/_static}
+  - {id: check-toml, name: check-toml, entry: check-toml, language: system, types: [toml]}
+  - {id: check-yaml, name: check-yaml, entry: check-yaml, language: system, types: [yaml]}
+  - {id: debug-statements, name: debug-statements, entry: debug-statement-hook,
+     language: system, types: [python]}
+  - {id: blanket-noqa, name: blanket-noqa, entry: '(?i)# noqa(?!: )', language: pygrep,
+     types: [python]}
+"""
+
+
+def precommit_project(workdir: Path) -> tuple[Path, Path]:
+    """attrs' sdist in a git work tree with the hooks' config, and a venv with the tools,
+    this checkout, pre-commit and prek (made once per workdir)."""
+    base = workdir / "precommit-attrs"
+    tree, venv = base / "tree", base / "venv"
+    if (base / "ready").is_file():
+        return tree, venv
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    print(f"  precommit: downloading {PRECOMMIT_PROJECT} (PyPI)", file=sys.stderr)
+    pip(
+        PY,
+        "download",
+        "-q",
+        "--no-binary",
+        ":all:",
+        "--no-deps",
+        "-d",
+        str(base / "dl"),
+        PRECOMMIT_PROJECT,
+        cwd=base,
+        what=f"pip download {PRECOMMIT_PROJECT}",
+    )
+    unpacked = unpack(sorted((base / "dl").iterdir())[0], base / "src")
+    shutil.move(str(unpacked), tree)
+    (tree / ".pre-commit-config.yaml").write_text(PRECOMMIT_CONFIG)
+    expect_ok(run([PY, "-m", "venv", str(venv)], base, timeout=600), "python -m venv")
+    python = str(venv / "bin" / "python")
+    pip(
+        python,
+        "install",
+        "-q",
+        "-e",
+        f"{REPO}[pre-commit]",
+        "pre-commit",
+        "prek",
+        *PRECOMMIT_TOOLS,
+        cwd=base,
+        what="installing the hooks' tools",
+    )
+    for argv in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.email=b@example.com", "-c", "user.name=b", "commit", "-qm", "attrs"],
+    ):
+        expect_ok(run(argv, tree, timeout=120), " ".join(argv))
+    (base / "ready").write_text("")
+    return tree, venv
+
+
+def precommit(root: Path, reps: int, workdir: Path) -> dict[str, Any]:
+    """The same 10 hooks on attrs' tree: ``pytest --parex`` (pre-commit = true) vs
+    ``pre-commit run --all-files`` vs ``prek run --all-files``, warm (one unmeasured run of
+    each first: tools' caches, pre-commit's store, the gate's remembered durations), bytecode
+    cached as on a developer's machine; then an unchanged rerun of the gate, which must
+    replay every hook. ``--noconftest`` beside it: what importing attrs' conftest.py
+    (hypothesis) costs the gate session (issue 20 is about that start-up)."""
+    tree, venv = precommit_project(workdir)
+    bindir = str(venv / "bin")
+    env = clean_env(
+        {"PRE_COMMIT_HOME": str(root / "pre-commit-home"), "PREK_HOME": str(root / "prek-home")},
+        bindir=bindir,
+    )
+    # A developer's machine caches bytecode: every contender's Python tools start faster.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    gate_config = write(root / "precommit-gate.toml", "[tool.parex]\npre-commit = true\n")
+    python = str(venv / "bin" / "python")
+    gates = Gates(root / "reports")
+    reset = ["git", "checkout", "-q", "--", "."]
+    commands = {
+        "pre-commit": [str(venv / "bin" / "pre-commit"), "run", "--all-files", "--color=never"],
+        "prek": [str(venv / "bin" / "prek"), "run", "--all-files", "--color=never"],
+    }
+    series = {name: Series(name) for name in ("parex", "parex --noconftest", *commands)}
+    for rep in range(reps + 1):  # the first round warms every tool's caches, unmeasured
+        for name, argv in commands.items():
+            run(reset, tree, timeout=60)
+            m = expect_ok(run(argv, tree, env=env, timeout=TIMEOUT), name)
+            if rep:
+                series[name].add(m)
+        for name, extra in (("parex", ()), ("parex --noconftest", ("--noconftest",))):
+            run(reset, tree, timeout=60)
+            m, doc = gates.run(
+                tree, f"--parex-config={gate_config}", *extra, what=name, env=env, python=python
+            )
+            if rep:
+                add_gate(series[name], m, doc)
+                series[name].extra.setdefault("critical_path", []).append(
+                    float(doc["totals"]["critical_path"])
+                )
+                hooks = len(doc["checks"])
+    run(reset, tree, timeout=60)
+    gates.run(
+        tree,
+        f"--parex-config={gate_config}",
+        what="parex (cache)",
+        cache=True,
+        env=env,
+        python=python,
+    )
+    m, doc = gates.run(
+        tree,
+        f"--parex-config={gate_config}",
+        what="parex (rerun)",
+        cache=True,
+        env=env,
+        python=python,
+    )
+    started = sum(1 for c in doc["checks"] if not c.get("cached"))
+    # The floor of any schedule on these cores: the hooks' CPU shared by the cores, or the
+    # longest chain the order needs, whichever is longer -- plus the gate's start and exit.
+    px = series["parex"]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    chain = median([float(d) for d in px.extra.get("critical_path", [])])
+    floor = (
+        max(px.fig("reported_cpu") / cores, chain)
+        + px.fig("before_gate")
+        + px.fig("after_gate")
+        + px.fig("after_checks")
+    )
+    vs_pc = series["parex"].wall / series["pre-commit"].wall
+    vs_prek = series["parex"].wall / series["prek"].wall
+    ratios = {name: rnd(s.wall / series["pre-commit"].wall) for name, s in series.items()}
+    return {
+        "ratios": ratios,
+        "floor": rnd(floor),
+        "floor_vs_pre_commit": rnd(floor / series["pre-commit"].wall),
+        "critical_path": rnd(chain),
+        "project": PRECOMMIT_PROJECT,
+        "hooks": 10,
+        "checks": hooks,
+        "series": {name: s.to_dict() for name, s in series.items()},
+        "rerun_wall": rnd(m.wall),
+        "rerun_started": started,
+        "targets": [
+            target(
+                "precommit_vs_pre_commit",
+                vs_pc,
+                TARGETS["precommit_vs_pre_commit"],
+                "x",
+                "parex / pre-commit run --all-files, attrs 26.1.0, 10 hooks",
+            ),
+            target(
+                "precommit_vs_prek",
+                vs_prek,
+                TARGETS["precommit_vs_prek"],
+                "x",
+                "parex / prek run --all-files",
+            ),
+            target(
+                "precommit_rerun_started",
+                started,
+                TARGETS["precommit_rerun_started"],
+                "checks",
+                f"unchanged rerun: {rnd(m.wall)} s",
+            ),
+        ],
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1927,6 +2143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "scheduling": lambda: scheduling(root, args.reps),
             "scale": lambda: scale(root, args.reps, args.scale),
             "failfast": lambda: failfast(root, args.reps),
+            "precommit": lambda: precommit(root, args.reps, workdir),
         }
         try:
             for section in SECTIONS:

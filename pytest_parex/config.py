@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shlex
 import sys
@@ -57,9 +58,18 @@ GLOBAL_KEYS = (
     "log-dir",
     "annotations",
     "checks",
+    "pre-commit",
+    "pre-commit-skip",
 )
 COMMAND_KEYS = ("agent", "run", "pytest", "shell", "kind")
 """Keys that decide what a check is; validated together, not through the table."""
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 class ConfigError(ValueError):
@@ -114,6 +124,10 @@ class Check:
     env: tuple[tuple[str, str], ...] = ()
     description: str = ""
     needs: tuple[str, ...] = ()
+    """Checks this one starts after; it runs only if they passed -- except those in ``after``."""
+    after: tuple[str, ...] = ()
+    """The names in ``needs`` that only order: this check starts once they have finished,
+    whatever their verdict (a pre-commit hook after a fixer of its files)."""
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     exclusive: bool = False
@@ -171,6 +185,11 @@ class ParexConfig:
     annotations: AnnotationLimits = AnnotationLimits()
     notes: tuple[str, ...] = field(default=())
     """Things said about how the config was built (shown in the header)."""
+    pre_commit: str = ""
+    """``pre-commit = true`` (or a path): the pre-commit config whose hooks are checks too;
+    empty: none (see :mod:`pytest_parex.precommit`)."""
+    pre_commit_skip: tuple[str, ...] = ()
+    """Hook ids (or aliases) left out."""
 
     @property
     def agent_instances(self) -> dict[str, int]:
@@ -366,6 +385,7 @@ COMMON_KEYS: tuple[Key, ...] = (
     Key("env", Validator.env_table, "env"),
     Key("description", _text, "description"),
     Key("needs", _unique_list, "needs"),
+    Key("after", _unique_list, "after"),
     Key("reads", _globs, "reads"),
     Key("writes", Validator.string_list, "writes"),
     Key("exclusive", Validator.boolean, "exclusive"),
@@ -413,6 +433,23 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
     if "annotations" in table:
         annotations = _annotation_limits(v, where, table["annotations"])
 
+    pre_commit = ""
+    if "pre-commit" in table:
+        raw_pc = table["pre-commit"]
+        if isinstance(raw_pc, bool):
+            pre_commit = ".pre-commit-config.yaml" if raw_pc else ""
+        elif isinstance(raw_pc, str) and raw_pc.strip() and "\x00" not in raw_pc:
+            pre_commit = raw_pc
+        else:
+            raise v.error(
+                where,
+                "pre-commit must be true, false or the path of a pre-commit config, "
+                f"got {show(raw_pc)}",
+            )
+    pre_commit_skip: tuple[str, ...] = ()
+    if "pre-commit-skip" in table:
+        pre_commit_skip = v.string_list(where, "pre-commit-skip", table["pre-commit-skip"])
+
     agents = dict(DEFAULT_AGENTS)
     if "agents" in table:
         raw_agents = table["agents"]
@@ -431,6 +468,12 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
     raw_checks = table.get("checks", {})
     if not isinstance(raw_checks, dict):
         raise v.error(where, f"checks must be a table of named checks, got {show(raw_checks)}")
+    hooks = bool(pre_commit) or any(
+        isinstance(t, dict) and t.get("kind") == "pre-commit" for t in raw_checks.values()
+    )
+    if hooks and "pre-commit" not in agents:
+        # Hooks run side by side where proven independent: as many at once as cores.
+        agents["pre-commit"] = max(1, min(max_parallel, available_cores()))
     checks: list[Check] = []
     expanded: dict[str, list[str]] = {}
     lowered: dict[str, str] = {}
@@ -486,6 +529,8 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
         retries=retries,
         log_dir=log_dir,
         annotations=annotations,
+        pre_commit=pre_commit,
+        pre_commit_skip=pre_commit_skip,
     )
     _validate_needs(v, config)
     return config
@@ -583,6 +628,9 @@ def _parse_check(
     for common in COMMON_KEYS:
         if common.name in raw:
             fields[common.field] = common.parse(v, where, common.name, raw[common.name])
+    if fields.get("after"):
+        # ``after`` orders like ``needs`` (graph, cache, plan) without asking for a pass.
+        fields["needs"] = tuple(dict.fromkeys([*fields.get("needs", ()), *fields["after"]]))
     check = Check(
         name=name,
         agent=agent,
@@ -609,9 +657,12 @@ def _expand_needs(checks: list[Check], expanded: Mapping[str, Sequence[str]]) ->
     out = []
     for c in checks:
         needs: list[str] = []
+        after: list[str] = []
         for dep in c.needs:
             needs.extend(expanded.get(dep, [dep]))
-        out.append(replace(c, needs=tuple(needs)))
+        for dep in c.after:
+            after.extend(expanded.get(dep, [dep]))
+        out.append(replace(c, needs=tuple(needs), after=tuple(after)))
     return out
 
 
@@ -666,13 +717,19 @@ def select(config: ParexConfig, only: Sequence[str], skip: Sequence[str]) -> Par
     its dependents.
     """
     names = [c.name for c in config.checks]
+    # A split check (tests[1/2], a pre-commit hook's parts) is named whole by its base name.
+    known = set(names) | {c.base_name for c in config.checks}
     for option, wanted in (("--parex-only", only), ("--parex-skip", skip)):
         for name in wanted:
-            if name not in names:
+            if name not in known:
                 raise ConfigError(
                     f"{option}: unknown check {show(name)}; known checks: {', '.join(names)}"
                 )
-    kept = [c for c in config.checks if (not only or c.name in only) and c.name not in skip]
+
+    def named(c: Check, given: Sequence[str]) -> bool:
+        return c.name in given or c.base_name in given
+
+    kept = [c for c in config.checks if (not only or named(c, only)) and not named(c, skip)]
     return drop_missing_needs(config, [c.name for c in kept])
 
 
@@ -680,7 +737,11 @@ def drop_missing_needs(config: ParexConfig, kept: Sequence[str]) -> ParexConfig:
     """The config restricted to ``kept``, with ``needs`` on removed checks dropped."""
     keep = set(kept)
     checks = tuple(
-        replace(c, needs=tuple(n for n in c.needs if n in keep))
+        replace(
+            c,
+            needs=tuple(n for n in c.needs if n in keep),
+            after=tuple(n for n in c.after if n in keep),
+        )
         for c in config.checks
         if c.name in keep
     )

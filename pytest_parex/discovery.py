@@ -431,7 +431,20 @@ def discover(root: Path, pyproject: Mapping[str, Any] | None = None) -> Discover
     ruff_configured = "ruff" in tool or any(
         (root / name).is_file() for name in ("ruff.toml", ".ruff.toml")
     )
-    if not files:
+    hooks_note = _pre_commit(root)
+    if hooks_note is None:
+        checks_table: dict[str, Any] = {"pre-commit": True}
+        chosen.append(
+            "the hooks of .pre-commit-config.yaml as the reviews (listed below; instead of "
+            "ruff from the installed tools)"
+        )
+    else:
+        checks_table = {}
+        if hooks_note:
+            skipped.append(hooks_note)
+    if checks_table:
+        pass
+    elif not files:
         skipped.append("lint (no Python files)")
     elif _installed("ruff"):
         # No reads: ruff also checks notebooks and whatever its include/extend-include and
@@ -497,7 +510,22 @@ def discover(root: Path, pyproject: Mapping[str, Any] | None = None) -> Discover
             "pytest-benchmark's benchmark fixture; run alone)"
         )
     skipped.append('leaks (opt-in: kind = "leaks")')
-    return Discovery({"checks": checks}, tuple(chosen), tuple(skipped))
+    return Discovery({**checks_table, "checks": checks}, tuple(chosen), tuple(skipped))
+
+
+def _pre_commit(root: Path) -> str | None:
+    """None when the project's pre-commit hooks can be its reviews; else why not ("" when it
+    has no ``.pre-commit-config.yaml``)."""
+    if not (root / ".pre-commit-config.yaml").is_file():
+        return ""
+    if importlib.util.find_spec("yaml") is None or importlib.util.find_spec("identify") is None:
+        return (
+            "pre-commit hooks (.pre-commit-config.yaml needs pytest-parex[pre-commit]: "
+            "PyYAML and identify)"
+        )
+    if not (root / ".git").exists():
+        return "pre-commit hooks (not a git work tree's top: pre-commit lists files with git)"
+    return None
 
 
 def load_document(path: Path) -> dict[str, Any] | None:

@@ -326,17 +326,20 @@ class Dispatcher:
                 heapq.heappush(heap, (self._queues[q].keys[nxt], q, nxt))
 
     def ready(self, name: str) -> bool:
+        check = self.checks[name]
         return self.state[name] == PENDING and all(
-            self.status.get(dep) in GOOD for dep in self.checks[name].needs
+            self.status.get(dep) in GOOD or (dep in check.after and dep in self.status)
+            for dep in check.needs
         )
 
     def blocked(self, name: str) -> Skip | None:
         """Why a pending check will never run, or None while it still may."""
         if self.state[name] != PENDING:
             return None
-        for dep in self.checks[name].needs:
+        check = self.checks[name]
+        for dep in check.needs:
             status = self.status.get(dep)
-            if status is not None and status not in GOOD:
+            if status is not None and status not in GOOD and dep not in check.after:
                 return Skip(name, Status.SKIPPED, f"needs {dep}, which {Status(status).past}")
         if self.decided:
             return Skip(name, Status.CANCELLED, self.decided)
@@ -687,6 +690,10 @@ class Dispatcher:
         self._good += (status in GOOD) - (old in GOOD)
         was_bad, bad = old is not None and old not in GOOD, status not in GOOD
         for dependent in self._dependents.get(name, ()):
+            if name in self.checks[dependent].after:
+                # Only ordered after it: any verdict lets the dependent start.
+                self._refresh_ready(dependent)
+                continue
             if bad != was_bad:
                 self._bad_needs[dependent] += 1 if bad else -1
                 if self.state[dependent] == PENDING and self._bad_needs[dependent] == int(bad):

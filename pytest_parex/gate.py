@@ -36,6 +36,7 @@ from pytest_parex.kinds.base import RunContext
 from pytest_parex.modes.base import IdleSummaries, remembered
 from pytest_parex.output import artifacts, live
 from pytest_parex.output.text import rel
+from pytest_parex.precommit import build as hooks
 from pytest_parex.results import durations
 from pytest_parex.state import GATE_PRINT, GATE_RUN, GateRun, Mode
 
@@ -53,7 +54,7 @@ def show_config(config: pytest.Config) -> int:
     for note in parsed.notes:
         print(f"# {note}")
     print(f"# {rel(str(path), config.rootpath)}")
-    print(cfg.to_toml(table), end="")
+    print(cfg.to_toml(hooks.with_hook_tables(table, parsed)), end="")
     return 0
 
 
@@ -76,25 +77,38 @@ def _config_path(config: pytest.Config) -> Path:
 
 
 def _read_table(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, dict[str, Any]]:
-    """The configured gate -- or, without ``[tool.parex]``, the zero-config default one."""
+    """The configured gate -- or, without ``[tool.parex]``, the zero-config default one --
+    with its pre-commit hooks made into checks (:mod:`pytest_parex.precommit.build`)."""
     path = _config_path(config)
     table = cfg.load_pyproject(path) if path.is_file() else None
+    changed = config.getoption("parex_changed", None)
     if table is not None:
         parsed = cfg.parse(table, str(path))
-        if not parsed.checks:
+        if not parsed.checks and not parsed.pre_commit:
             raise cfg.ConfigError(
                 f"{path}: [tool.parex] defines no checks; add [tool.parex.checks.NAME] tables"
             )
+        parsed = hooks.apply(
+            parsed, config.rootpath, changed=changed, remembered=remembered(config)
+        )
+        if not parsed.checks:
+            raise cfg.ConfigError(f"{path}: [tool.parex] pre-commit: no hook runs here")
         return parsed, path, table
     found = discovery.discover(config.rootpath, discovery.load_document(path))
-    if not found.table["checks"]:
+    if not found.table["checks"] and not found.table.get("pre-commit"):
         raise cfg.ConfigError(
             f"{path}: no [tool.parex] table and nothing to check by default "
             f"({'; '.join(found.skipped)}); add [tool.parex.checks.NAME] entries"
         )
     parsed = cfg.parse(found.table, f"{path}{DEFAULT_GATE}")
     note = found.header(rel(str(path), config.rootpath))
-    return replace(parsed, notes=(note,)), path, found.table
+    parsed = hooks.apply(
+        replace(parsed, notes=(note,)),
+        config.rootpath,
+        changed=changed,
+        remembered=remembered(config),
+    )
+    return parsed, path, found.table
 
 
 def load(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, str]:

@@ -110,6 +110,16 @@ def add_options(parser: pytest.Parser) -> None:
         help="Cancel running checks at the first failure (on-failure = fail-fast); -x does too",
     )
     group.addoption(
+        "--parex-changed",
+        metavar="REF",
+        nargs="?",
+        const="",
+        default=None,
+        help="Give pre-commit hooks and file-scoped reviews (ruff) only the changed files: "
+        "staged and unstaged changes against HEAD, or with =REF the changes since the merge "
+        "base with REF (GitHub Actions: the pull request's base)",
+    )
+    group.addoption(
         "--parex-progress",
         choices=PROGRESS_MODES,
         default="auto",

@@ -166,7 +166,9 @@ def render(
     out.append("order (longest remaining critical path first):")
     for i, run in enumerate(sorted(plan.runs, key=lambda r: (r.start, -rank[r.name])), 1):
         check = by_name[run.name]
-        needs = f", needs {', '.join(check.needs)}" if check.needs else ""
+        strict = [n for n in check.needs if n not in check.after]
+        needs = f", needs {', '.join(strict)}" if strict else ""
+        needs += f", after {', '.join(check.after)}" if check.after else ""
         flags = ", exclusive" if check.exclusive else ""
         guess = seconds(expected.get(run.name, DEFAULT_DURATION))
         why = f"; runs: {sanitize(reasons[run.name])}" if run.name in reasons else ""

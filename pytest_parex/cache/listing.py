@@ -16,6 +16,7 @@ checkout or machine stays meaningful.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 import stat
@@ -745,8 +746,10 @@ _WILD = re.compile(r"[*?\[]")
 _WINDOWS = os.name == "nt"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def compile_pattern(text: str) -> Pattern:
-    """Compile a glob relative to the rootdir.
+    """Compile a glob relative to the rootdir (memoised: a pre-commit hook's ``reads`` are its
+    files, one literal pattern each, and most files are read by several hooks).
 
     ``**`` as a whole segment: any number of directories (none included); ``*``, ``?`` and
     ``[...]`` (``[!...]`` negates) within one segment, dot-files included; a pattern (literal or

@@ -7,17 +7,26 @@ A new kind is one new module here and one line in :data:`_KINDS`.
 * ``tests`` -- a child ``python -m pytest``, optionally split into shards.
 * ``benchmarks`` -- pytest-benchmark in a child pytest, compared with a baseline.
 * ``leaks`` -- the child pytest re-runs every test under tracemalloc.
+* ``pre-commit`` -- one hook of ``.pre-commit-config.yaml`` (:mod:`pytest_parex.precommit`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pytest_parex.kinds import benchmarks, command, leaks, review, tests
+from pytest_parex.kinds import benchmarks, command, leaks, precommit, review, tests
 from pytest_parex.kinds.base import Kind
 
 _KINDS: Mapping[str, Kind] = {
-    kind.name: kind for kind in (command.KIND, tests.KIND, review.KIND, benchmarks.KIND, leaks.KIND)
+    kind.name: kind
+    for kind in (
+        command.KIND,
+        tests.KIND,
+        review.KIND,
+        benchmarks.KIND,
+        leaks.KIND,
+        precommit.KIND,
+    )
 }
 
 

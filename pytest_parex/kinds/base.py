@@ -59,6 +59,9 @@ class Invocation:
     log_offset: int = 0
     """Where this attempt's output starts in the check's log (a retry appends to it): a kind
     that reads the output reads from there, or every attempt's findings would count."""
+    state: Any = None
+    """What the kind keeps from ``prepare`` for ``interpret`` (the tree a pre-commit hook
+    found), in this process only."""
 
 
 @dataclass(frozen=True)

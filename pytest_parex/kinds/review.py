@@ -110,7 +110,7 @@ class ReviewKind(Kind):
             "issue_count": len(counted),
             # Every issue, not the first few: annotations, SARIF and Code Quality report them
             # all, also when this pass is replayed from the result cache.
-            "issues": [_issue_dict(i) for i in counted],
+            "issues": [issue_dict(i) for i in counted],
         }
         summary = ""
         if counted:
@@ -119,13 +119,17 @@ class ReviewKind(Kind):
             summary = "\n".join(shown + ([f"... and {more} more"] if more > 0 else []))
         # ruff's JSON is for us, not for people: its parsed issues are the report.
         quiet = bool(summary) and tool == "ruff-check"
+        changed = check.option("changed-files")
+        # --parex-changed gave it only the changed files: say how many.
+        suffix = f" ({changed} changed file{'s' if changed != 1 else ''})" if changed else ""
         if code == 0:
-            return Verdict(Status.PASSED, reviewparse.summarize(counted), figures, summary, quiet)
-        detail = reviewparse.summarize(counted) if counted else exit_phrase(code)
+            detail = reviewparse.summarize(counted) + suffix
+            return Verdict(Status.PASSED, detail, figures, summary, quiet)
+        detail = (reviewparse.summarize(counted) if counted else exit_phrase(code)) + suffix
         return Verdict(Status.FAILED, detail, figures, summary, quiet)
 
 
-def _issue_dict(issue: reviewparse.Issue) -> dict[str, Any]:
+def issue_dict(issue: reviewparse.Issue) -> dict[str, Any]:
     data: dict[str, Any] = {
         "path": issue.path,
         "line": issue.line,
