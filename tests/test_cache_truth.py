@@ -252,8 +252,10 @@ def test_a_reader_of_what_a_running_check_writes_runs_after_it(project: Project)
     _reads(project)
     (project.path / "src").mkdir()
     (project.path / "src" / "seed.txt").write_text("ok\n")
+    # gen takes longer than use: the critical path puts it first, from remembered durations
+    # as from the expected ones, so use reads what gen writes (serialisation orders them).
     (project.path / "gen.py").write_text(
-        "import os\nos.makedirs('gen', exist_ok=True)\n"
+        "import os, time\ntime.sleep(0.3)\nos.makedirs('gen', exist_ok=True)\n"
         "open('gen/data.txt', 'w').write(open('src/seed.txt').read())\n"
     )
     project.write(
@@ -582,7 +584,7 @@ def test_cached_and_uncached_gates_agree_on_every_change(tmp_path: Path) -> None
         def __init__(self) -> None:
             super().__init__()
             self.tree = _Tree(Path(tempfile.mkdtemp(dir=tmp_path)))
-            self.saved: dict[str, bytes] = {}
+            self.saved: dict[str, bytes | None] = {}  # what an edit replaced (None: nothing)
             first, _ = self.tree.verdicts()
             assert set(first.values()) == {"passed"}, first
             # The cache is on and the tree is stable: an unchanged rerun replays everything.
@@ -596,14 +598,20 @@ def test_cached_and_uncached_gates_agree_on_every_change(tmp_path: Path) -> None
         @rule(name=st.sampled_from(names), good=st.booleans())
         def edit(self, name: str, good: bool) -> None:
             path = self.tree.targets[name]
-            self.saved.setdefault(name, path.read_bytes())
+            self.saved.setdefault(name, path.read_bytes() if path.exists() else None)
+            path.parent.mkdir(parents=True, exist_ok=True)
             self.tree.write(name, good=good)
             self.compare(f"edit {name} {'good' if good else 'bad'}")
 
         @rule(name=st.sampled_from(names))
         def revert(self, name: str) -> None:
             if name in self.saved:
-                self.tree.targets[name].write_bytes(self.saved.pop(name))
+                content = self.saved.pop(name)
+                path = self.tree.targets[name]
+                if content is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(content)
             self.compare(f"revert {name}")
 
         @rule(name=st.sampled_from(names))

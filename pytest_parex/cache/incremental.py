@@ -199,6 +199,7 @@ class Incremental:
         and stat signatures), earned on inputs keyed as the gate keyed them, is recorded; a
         run that did not pass removes its check's replayable pass."""
         by_name = {c.name: c for c in checks}
+        results = list(results)
         passed: list[CheckResult] = []
         for result in results:
             decision = self.decisions.get(result.name)
@@ -210,6 +211,7 @@ class Incremental:
                 self._warn(self.store.record_not_passed(result.name, result.status.value))
         changed: dict[str, list[str]] = {}
         elsewhere: list[str] = []
+        writers = [by_name[r.name] for r in results if r.ran and by_name[r.name].writes]
         if passed:
             after = self.key_parts([by_name[r.name] for r in passed])
             for result in passed:
@@ -224,7 +226,11 @@ class Incremental:
                 if now.digest() != before.digest():
                     why = explain(before, now, last_status=None)
                 else:
-                    why = _rewritten(self.signatures.get(result.name, {}), self._signatures(now))
+                    why = _rewritten(
+                        self.signatures.get(result.name, {}),
+                        self._signatures(now),
+                        _declared_writes(by_name[result.name], writers),
+                    )
                 if why:
                     # What it read changed while the gate ran: its pass may not be for what
                     # is there now. Say so, or the next run's "no earlier pass" puzzles.
@@ -258,10 +264,29 @@ class Incremental:
         self._warn(self.index.save(self.index_path))
 
 
-def _rewritten(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+def _declared_writes(check: Check, writers: Sequence[Check]) -> Callable[[str], bool]:
+    """The paths a check that ran declared it ``writes`` and that ``check`` never ran beside:
+    its own, and those of the writers serialisation kept apart from it (their ``writes``
+    overlap its ``reads`` or ``writes``). Rewritten with the same content, they are no sign
+    that ``check`` saw another: nothing wrote them while it read them."""
+    kept_apart = [
+        w
+        for w in writers
+        if w is check
+        or any(graph.globs_overlap(x, y) for x in w.writes for y in (*check.reads, *check.writes))
+    ]
+    matchers = [_writes_matcher(w.writes) for w in kept_apart]
+    return lambda path: any(named(path) for named in matchers)
+
+
+def _rewritten(
+    before: Mapping[str, str], after: Mapping[str, str], exempt: Callable[[str], bool]
+) -> str:
     """Which input was written while the checks ran although its content ended as it was
-    (its stat signature differs): "" when none."""
-    touched = sorted(p for p in before.keys() & after.keys() if before[p] != after[p])
+    (its stat signature differs), leaving out the ``exempt`` paths: "" when none."""
+    touched = sorted(
+        p for p in before.keys() & after.keys() if before[p] != after[p] and not exempt(p)
+    )
     if not touched:
         return ""
     first = printable(touched[0])
