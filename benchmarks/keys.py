@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pytest_parex.cache.digests import FileIndex
-from pytest_parex.cache.key import KeyBuilder, KeyParts
+from pytest_parex.cache.key import KeyBuilder, KeyParts, KeySettings
 from pytest_parex.cache.listing import Scanner
 from pytest_parex.cache.store import ResultCache
 from pytest_parex.config import Check
@@ -149,9 +149,8 @@ def compute_keys(root: Path, state: Path, timer: Timer) -> tuple[dict[str, KeyPa
     if warning:
         print(warning, file=sys.stderr)
     context = RunContext(rootdir=root, log_dir=state / "logs", state_dir=state, config_path="")
-    builder = KeyBuilder(
-        root, index, context=context, config_path=root / "pyproject.toml", exclude=exclude
-    )
+    settings = KeySettings(root, context, root / "pyproject.toml", tuple(exclude))
+    builder = KeyBuilder(settings, index)
     checks = checks_of(root)
     parts = timer.measure("keys", lambda: builder.parts(checks))
     for found in parts.values():

@@ -28,7 +28,7 @@ from pytest_parex import (
 from pytest_parex import config as cfg
 from pytest_parex.cache import incremental
 from pytest_parex.cache.digests import FileIndex
-from pytest_parex.cache.key import KeyBuilder
+from pytest_parex.cache.key import KeyBuilder, KeySettings
 from pytest_parex.config import Check
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
@@ -273,13 +273,22 @@ def _open_cache(
     outputs += incremental.open_for_writing()
     exclude = [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
     return incremental.Incremental(
-        rootdir,
+        _key_settings(config, parex_config, path, exclude),
         pytest_cache.mkdir(incremental.RESULTS_DIR),
         pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json",
-        context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
-        config_path=path,
-        exclude=exclude,
-        pythonpath=_pythonpath(config),
+    )
+
+
+def _key_settings(
+    config: pytest.Config, parex_config: cfg.ParexConfig, path: Path, exclude: Sequence[str]
+) -> KeySettings:
+    """What this gate's keys are computed against (the same on its xdist workers)."""
+    return KeySettings(
+        config.rootpath,
+        _context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
+        path,
+        tuple(exclude),
+        tuple(_pythonpath(config)),
     )
 
 
@@ -306,14 +315,8 @@ def _worker_keys(
     if pytest_cache is None:
         return None
     index, _ = FileIndex.load(pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json")
-    builder = KeyBuilder(
-        config.rootpath,
-        index,
-        context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
-        config_path=path,
-        exclude=[str(p) for p in workerinput[workers.CACHE_EXCLUDE_KEY]],
-        pythonpath=_pythonpath(config),
-    )
+    exclude = [str(p) for p in workerinput[workers.CACHE_EXCLUDE_KEY]]
+    builder = KeyBuilder(_key_settings(config, parex_config, path, exclude), index)
     return lambda check: builder.parts([check])[check.name].digest()
 
 

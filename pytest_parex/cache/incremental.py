@@ -24,13 +24,12 @@ from pathlib import Path
 
 from pytest_parex import graph, kinds, runner
 from pytest_parex.cache.digests import FileIndex
-from pytest_parex.cache.key import KeyBuilder, KeyParts
+from pytest_parex.cache.key import KeyBuilder, KeyParts, KeySettings
 from pytest_parex.cache.listing import compile_pattern
 from pytest_parex.cache.reasons import explain, printable
 from pytest_parex.cache.store import ResultCache
 from pytest_parex.config import Check
 from pytest_parex.files import write_atomic
-from pytest_parex.kinds.base import RunContext
 from pytest_parex.results import CheckResult, Status
 
 RESULTS_DIR = "parex-results"
@@ -68,22 +67,8 @@ class Incremental:
     """The cache of one gate run (controller side): decide at configure time, record once the
     gate is decided."""
 
-    def __init__(
-        self,
-        rootdir: Path,
-        results_dir: Path,
-        index_path: Path,
-        *,
-        context: RunContext,
-        config_path: Path,
-        exclude: Sequence[str] = (),
-        pythonpath: Sequence[str] = (),
-    ) -> None:
-        self.rootdir = rootdir
-        self.context = context
-        self.config_path = config_path
-        self.exclude = tuple(exclude)
-        self.pythonpath = tuple(pythonpath)
+    def __init__(self, settings: KeySettings, results_dir: Path, index_path: Path) -> None:
+        self.settings = settings
         self.store = ResultCache(results_dir, max_entries=MAX_ENTRIES, max_bytes=MAX_BYTES)
         self.index_path = index_path
         self.index, warning = FileIndex.load(index_path)
@@ -97,14 +82,7 @@ class Incremental:
         as the gate did (:attr:`CheckResult.inputs_key`)."""
 
     def builder(self) -> KeyBuilder:
-        return KeyBuilder(
-            self.rootdir,
-            self.index,
-            context=self.context,
-            config_path=self.config_path,
-            exclude=self.exclude,
-            pythonpath=self.pythonpath,
-        )
+        return KeyBuilder(self.settings, self.index)
 
     # ------------------------------------------------------------------ keys
 

@@ -248,6 +248,22 @@ class _Python:
     entries); only the gate's own interpreter is searched for them."""
 
 
+@dataclass(frozen=True)
+class KeySettings:
+    """What the keys of one gate are computed against -- the same on the gate's process and
+    on every xdist worker that keys what it runs."""
+
+    rootdir: Path
+    context: RunContext
+    config_path: Path
+    """The gate's configuration file: its ``[tool.parex]`` table counts only through the
+    definitions it makes."""
+    exclude: tuple[str, ...] = ()
+    """Paths relative to the rootdir that are never inputs: the gate's own outputs."""
+    pythonpath: tuple[str, ...] = ()
+    """pytest's ``pythonpath`` setting: import path entries of the kinds that run pytest."""
+
+
 class KeyBuilder:
     """The key parts of checks against the tree, the environment and the machine as they are
     now. One builder per key computation; its :class:`FileIndex` outlives it.
@@ -270,23 +286,14 @@ class KeyBuilder:
     * ``env``: :data:`DEFAULT_ENV` and the check's ``reads-env``, as digests.
     """
 
-    def __init__(
-        self,
-        rootdir: Path,
-        index: FileIndex,
-        *,
-        context: RunContext,
-        config_path: Path,
-        exclude: Sequence[str] = (),
-        pythonpath: Sequence[str] = (),
-    ) -> None:
-        self.rootdir = rootdir
+    def __init__(self, settings: KeySettings, index: FileIndex) -> None:
+        self.settings = settings
         self.index = index
-        self.context = context
-        self.config_path = config_path
-        self.exclude = tuple(exclude)
-        self.pythonpath = tuple(pythonpath)
-        """pytest's ``pythonpath`` setting: import path entries of the kinds that run pytest."""
+        self.rootdir = settings.rootdir
+        self.context = settings.context
+        self.config_path = settings.config_path
+        self.exclude = settings.exclude
+        self.pythonpath = settings.pythonpath
         self._pythons: dict[str, _Python] = {}
         self._listed: dict[str, list[str]] = {}
 

@@ -307,16 +307,7 @@ def _in_package(rel: str, packages: set[str]) -> bool:
 
 def _output_dir(base: str, rel: str, venvs: dict[str, bool]) -> bool:
     """Whether an ignored path is, or lies in, a directory of what checks and builds write."""
-    parts = rel.split("/")
-    for i, part in enumerate(parts):
-        if _pruned_name(part) or part in IGNORED_OUTPUT_DIRS:
-            return True
-        d = "/".join(parts[: i + 1])
-        if d not in venvs:
-            venvs[d] = os.path.isfile(os.path.join(base, d, "pyvenv.cfg"))
-        if venvs[d]:
-            return True
-    return False
+    return _within(base, rel, venvs, names=IGNORED_OUTPUT_DIRS, itself=True)
 
 
 def _nested_files(base: str, rel: str) -> list[str]:
@@ -336,9 +327,18 @@ def _pruned_dir(base: str, rel: str) -> bool:
 
 def _untracked_pruned(base: str, rel: str, venvs: dict[str, bool]) -> bool:
     """Whether an untracked path lies in a directory a walk would prune."""
+    return _within(base, rel, venvs, names=frozenset(), itself=False)
+
+
+def _within(
+    base: str, rel: str, venvs: dict[str, bool], *, names: frozenset[str], itself: bool
+) -> bool:
+    """Whether ``rel`` lies in a directory a walk prunes (by name, a virtualenv) or one named
+    in ``names``; with ``itself``, ``rel`` counts as such a directory too. ``venvs`` caches
+    which directories hold a ``pyvenv.cfg``."""
     parts = rel.split("/")
-    for i in range(len(parts) - 1):
-        if _pruned_name(parts[i]):
+    for i in range(len(parts) if itself else len(parts) - 1):
+        if _pruned_name(parts[i]) or parts[i] in names:
             return True
         d = "/".join(parts[: i + 1])
         if d not in venvs:

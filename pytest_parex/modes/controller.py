@@ -63,7 +63,9 @@ class ControllerPlugin(CollectChecks, VerdictPlugin):
         cache = self.run.incremental
         # The worker keys each check it runs as this process would: a pass earned on
         # another tree or interpreter is never recorded under this tree's key.
-        node.workerinput[CACHE_EXCLUDE_KEY] = list(cache.exclude) if cache is not None else None
+        node.workerinput[CACHE_EXCLUDE_KEY] = (
+            list(cache.settings.exclude) if cache is not None else None
+        )
 
     @pytest.hookimpl
     def pytest_xdist_setupnodes(self, config: pytest.Config, specs: Sequence[Any]) -> None:
