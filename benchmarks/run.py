@@ -422,11 +422,16 @@ def run_xargs(cmds: Sequence[str], jobs: int, cwd: Path) -> Measured:
 
 
 def find_tox(given: str | None) -> str | None:
+    """The tox executable as an absolute path (it runs in scratch directories): ``--tox``
+    (a name on PATH, or a path from here), else tox on PATH or beside this Python."""
     if given:
-        return given
+        found = shutil.which(given)
+        if found is None:
+            raise BenchError(f"--tox {given}: no executable of that name or at that path")
+        return str(Path(found).resolve())
     for candidate in (shutil.which("tox"), str(Path(PY).parent / "tox")):
         if candidate and os.access(candidate, os.X_OK):
-            return candidate
+            return str(Path(candidate).resolve())
     return None
 
 
@@ -1863,6 +1868,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown or args.reps < 1:
         parser.error(f"unknown section(s) {unknown}" if unknown else "--reps must be >= 1")
+    try:
+        tox = find_tox(args.tox) if "overhead" in only else None
+    except BenchError as exc:
+        parser.error(str(exc))
     results: dict[str, Any] = {"machine_before": machine(), "reps": args.reps}
     warning = load_warning(results["machine_before"]["loadavg"][0])
     print(f"load average {results['machine_before']['loadavg']}", file=sys.stderr)
@@ -1873,7 +1882,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(args.workdir).resolve() if args.workdir else root / "workdir"
         deps = [d.strip() for d in args.project_deps.split(",") if d.strip()]
         runners: dict[str, Callable[[], dict[str, Any]]] = {
-            "overhead": lambda: overhead(root, args.reps, find_tox(args.tox)),
+            "overhead": lambda: overhead(root, args.reps, tox),
             "cpu": lambda: cpu_bound(root, args.reps, args.cpu_iterations),
             "project": lambda: project(root, args.reps, args.project, workdir, deps),
             "cache": lambda: cache(root, args.reps, args.files),
