@@ -95,6 +95,37 @@ def reparse_known_args(early_config: pytest.Config, parser: pytest.Parser, args:
     early_config.known_args_namespace = fresh
 
 
+def initial_conftests(early_config: pytest.Config, anchor: Path | None) -> Callable[[], None]:
+    """Make pytest's own ``pytest_load_initial_conftests`` (which runs after the caller's
+    wrapper) load only the conftest files of ``anchor``'s directory and its parents up to
+    ``confcutdir`` -- or none at all when ``anchor`` is None. Returns the undo.
+
+    pytest anchors the initial conftests at ``known_args_namespace.file_or_dir`` (or
+    ``testpaths``) *and* the ``test*`` directories below each directory anchor; a file anchor
+    has none. ``noconftest`` there is what ``--noconftest`` sets: pytest keeps it for every
+    later lookup (the fs hook proxies of collected nodes), so no conftest loads afterwards
+    either. pytest 8.3 and 9.2 alike.
+    """
+    namespace = early_config.known_args_namespace
+    if anchor is None:
+        namespace.noconftest = True
+        return lambda: None
+    saved = getattr(namespace, FILE_OR_DIR, None)
+    setattr(namespace, FILE_OR_DIR, [str(anchor)])
+
+    def undo() -> None:
+        setattr(namespace, FILE_OR_DIR, saved)
+
+    return undo
+
+
+def unknown_ini_keys(config: pytest.Config) -> list[str]:
+    """Keys of the ini file that no loaded plugin registered (``Config._get_unknown_ini_keys``,
+    pytest 8.3 and 9.2; what pytest's "Unknown config option" check reads after collection)."""
+    get = getattr(config, "_get_unknown_ini_keys", None)
+    return sorted(get()) if callable(get) else []
+
+
 # ---------------------------------------------------------------------------- xdist's loop
 
 _NO_WORKERS = "Unexpectedly no active workers available"
