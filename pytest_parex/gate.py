@@ -23,13 +23,14 @@ from pytest_parex import (
     incremental,
     options,
     plan,
+    runs,
     testplugins,
     workers,
 )
 from pytest_parex import config as cfg
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
-from pytest_parex.kinds.base import RunContext
+from pytest_parex.kinds.base import RunContext, TestLayout
 from pytest_parex.modes.base import IdleSummaries, remembered
 from pytest_parex.output import artifacts, live
 from pytest_parex.output.text import rel
@@ -162,13 +163,20 @@ def configure(config: pytest.Config) -> None:
     decision = workers.decide(config, to_run)
     workers.apply_to_xdist(config, decision)
     expected, sources = plan.expected_durations(parex_config, known)
-    context = _context(config, parex_config, path, decision)
+    if workerinput is not None:
+        run_name = str(workerinput.get(runs.WORKER_KEY) or runs.new_name())
+    else:
+        run_name = runs.new_name()
+        if decision.mode.owns_verdict:
+            runs.create(config.rootpath, run_name)
+    context = _context(config, parex_config, path, decision, run_name)
     pytest_cache = getattr(config, "cache", None)
     shares = durations(pytest_cache.get(cpubound.CPU_KEY, {})) if pytest_cache is not None else {}
     run = GateRun(
         config=parex_config,
         config_path=path,
         context=context,
+        run_name=run_name,
         mode=decision.mode,
         why=decision.why,
         capped=decision.capped,
@@ -243,7 +251,7 @@ def _open_cache(
         rootdir,
         pytest_cache.mkdir(incremental.RESULTS_DIR),
         pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json",
-        context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
+        context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1), ""),
         config_path=path,
         exclude=exclude,
     )
@@ -259,7 +267,11 @@ def _inside(path: Path, root: Path) -> str:
 
 
 def _context(
-    config: pytest.Config, parex_config: cfg.ParexConfig, path: Path, decision: workers.Decision
+    config: pytest.Config,
+    parex_config: cfg.ParexConfig,
+    path: Path,
+    decision: workers.Decision,
+    run_name: str,
 ) -> RunContext:
     rootdir = config.rootpath
     workerinput = getattr(config, "workerinput", {})
@@ -268,11 +280,21 @@ def _context(
     return RunContext(
         rootdir=rootdir,
         log_dir=rootdir / parex_config.log_dir,
-        state_dir=rootdir / ".parex" / "run",
+        state_dir=runs.directory(rootdir, run_name),
         config_path=str(path),
         save_baseline=bool(config.getoption("parex_save_baseline")),
+        save_durations=bool(config.getoption("parex_save_durations")),
         worker=str(workerinput.get("workerid", "main")),
         cores=cores,
+        layout=TestLayout(
+            python_files=tuple(str(p) for p in config.getini("python_files")),
+            testpaths=tuple(str(p) for p in config.getini("testpaths")),
+            norecursedirs=tuple(str(p) for p in config.getini("norecursedirs")),
+        ),
+        # Local agents, or the lean -n workers the gate starts here (a --tx worker may run
+        # in another checkout or on another machine).
+        shared_state=decision.mode is Mode.LOCAL
+        or (decision.mode is Mode.CONTROLLER and bool(decision.specs)),
     )
 
 

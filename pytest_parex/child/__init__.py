@@ -17,3 +17,5 @@ LEAKS_PLUGIN = "pytest_parex.child.leaks"
 
 SUITE = pytest.StashKey[int]()
 """The shard plugin's count of the suite before it kept its share; the report writes it."""
+SHARE = pytest.StashKey[int]()
+"""How many tests a shard that takes its units as it goes ran (its share, known at the end)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parex.child import REPORT_ENV, SUITE
+from pytest_parex.child import REPORT_ENV, SHARE, SUITE
 
 
 class _Counter:
@@ -60,7 +60,7 @@ class _Counter:
             "counts": self.counts,
             "durations": self.durations,
             "tests": self.tests,
-            "collected": session.testscollected,
+            "collected": session.config.stash.get(SHARE, session.testscollected),
             # A shard's suite before it kept its share (none when unsplit).
             "suite": session.config.stash.get(SUITE, None),
         }
