@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import sys
 import textwrap
@@ -474,6 +476,64 @@ def test_a_first_run_takes_the_test_files_as_it_goes(
         "tests/test_0slow.py::test_slow",
         *(f"tests/test_{n}.py::test_{n}" for n in "abc"),
     ]
+
+
+FIXTURES = {
+    # A file big enough to be taken test by test, with a module fixture that logs its set-up
+    # and tear-down; small files in other directories.
+    "tests/a/test_big.py": "import os\nimport pytest\n\n"
+    + """
+@pytest.fixture(scope="module")
+def resource():
+    with open("fixture.log", "a") as fh:
+        fh.write(f"up {os.getpid()}\\n")
+    yield
+    with open("fixture.log", "a") as fh:
+        fh.write(f"down {os.getpid()}\\n")
+"""
+    + "".join(f"\ndef test_{i}(resource):\n    pass\n" for i in range(30)),
+    "tests/b/test_x.py": "def test_x():\n    pass\n",
+    "tests/c/test_y.py": "def test_y():\n    pass\n",
+}
+
+
+def test_shards_taking_tests_one_by_one_tear_fixtures_down_as_a_plain_run(
+    project: Project,
+) -> None:
+    """A shard taking a big file's tests one by one runs each with the next test *it* runs
+    as pytest's ``nextitem``: here the other shard took every odd test of the big file (its
+    claims are there already), and this shard's module fixture is torn down once, before the
+    files in other directories run -- no "previous item was not torn down properly"."""
+    _write(project, FIXTURES)
+    claims = project.path / "claims"
+    claims.mkdir()
+    theirs = claims / ".shard-1"
+    theirs.write_text("1")
+    for i in range(1, 30, 2):
+        unit = f"tests/a/test_big.py::test_{i}"
+        digest = hashlib.blake2b(unit.encode(), digest_size=12).hexdigest()
+        os.link(theirs, claims / digest)
+    plan = {
+        "version": 1,
+        "shards": 2,
+        "dynamic": str(claims),
+        "weights": {"tests/a/test_big.py": 3000, "tests/b/test_x.py": 30, "tests/c/test_y.py": 30},
+        "split": ["tests/a/test_big.py"],
+    }
+    (project.path / "plan.json").write_text(json.dumps(plan))
+    result = project.pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "pytest_parex.child.shard",
+        "--parex-shard=1/2",
+        "--parex-shard-plan=plan.json",
+        "tests",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=17)  # the 15 even tests, test_x, test_y
+    events = (project.path / "fixture.log").read_text().split()
+    assert [e for e in events if e in ("up", "down")] == ["up", "down"], events
 
 
 def test_committed_durations_balance_a_checkout_with_no_history(project: Project) -> None:

@@ -362,7 +362,6 @@ def test_shards_that_take_units_as_they_go_take_each_exactly_once(tmp_path: Path
         assert first != second, nodeid
         owners[nodeid] = 0 if first else 1
     assert owners["t/a.py::x"] == owners["t/a.py::y"]  # a file stays whole
-    assert one.ran + two.ran == len(ids)
     # A third process of shard 2 (its own xdist worker, say) follows shard 2's claims.
     late = Taker(tmp_path / "claims", 1, table["weights"], set(table["split"]))
     assert [late.mine(nodeid) for nodeid in ids] == [owners[n] == 1 for n in ids]

@@ -4,11 +4,10 @@ itself.
 
 The gate decides the split once, before any shard starts (:func:`plan`, on the durations it
 remembered or the ones the project committed) and hands every shard the same plan file:
-which shard each test file (or test) goes to. (With no durations at all the plan says to
-take the files as they go instead: :class:`Taker`.) Every shard collects the whole suite and keeps the tests the plan gives it
-(:func:`assign`). A test's shard depends only on the plan and the test itself, so two shards
-whose collections differ (a test file edited between them) still never both run, nor both
-drop, a test the plan knows:
+which shard each test file (or test) goes to. Every shard collects the whole suite and
+keeps the tests the plan gives it (:func:`assign`). A test's shard depends only on the plan
+and the test itself, so two shards whose collections differ (a test file edited between
+them) still never both run, nor both drop, a test the plan knows:
 
 * a file the plan names goes whole to its shard, so its module and class fixtures are set
   up once;
@@ -18,6 +17,9 @@ drop, a test the plan knows:
 * files the plan does not know (new since the durations were taken, or no plan at all) are
   split among the shards by the greedy split below, from the loads the plan left, as every
   shard collected them.
+
+With no durations at all, the plan says to take the files as they go instead
+(:class:`Taker`).
 
 Nothing here depends on hash or set order: the split is the same in every shard's process
 and on every machine.
@@ -90,19 +92,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     index, total = shard
     config.stash[SUITE] = len(items)
     plan_data = read_plan(config.getoption("parex_shard_plan"))
-    claims = plan_data.get("dynamic") if plan_data.get("shards") == total else None
+    usable = plan_data.get("version") == PLAN_VERSION and plan_data.get("shards") == total
+    claims = plan_data.get("dynamic") if usable else None
     if isinstance(claims, str) and claims:
         weights = plan_data.get("weights")
-        heavy = plan_data.get("split")
-        taker = Taker(
-            Path(claims),
-            index - 1,
-            weights if isinstance(weights, dict) else {},
-            {f for f in heavy if isinstance(f, str)} if isinstance(heavy, list) else set(),
-        )
-        items[:] = taker.order(items)
-        config.stash[TAKER] = taker
-        return
+        weights = weights if isinstance(weights, dict) else {}
+        if hasattr(config, "workerinput"):
+            # An xdist worker of this shard: xdist, not this plugin, says what runs next, so
+            # the shards cannot take files as they go. Every shard computes the same plan on
+            # the sizes instead.
+            plan_data = plan(weights, {}, total, source="test file sizes")
+        else:
+            heavy = plan_data.get("split")
+            taker = Taker(
+                Path(claims),
+                index - 1,
+                weights,
+                {f for f in heavy if isinstance(f, str)} if isinstance(heavy, list) else set(),
+            )
+            items[:] = taker.order(items)
+            config.stash[TAKER] = taker
+            return
     mine = assign([item.nodeid for item in items], total, plan_data)
     kept = [item for item in items if mine[item.nodeid] == index - 1]
     dropped = [item for item in items if mine[item.nodeid] != index - 1]
@@ -119,11 +129,30 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    # A test another shard took: no protocol, no report here (that shard runs it).
-    taker = item.config.stash.get(TAKER, None)
-    if taker is None or taker.mine(item.nodeid):
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """pytest's own loop, over the tests this shard takes as it goes: each test runs with the
+    next test *this shard* runs as its ``nextitem`` (so fixtures are torn down as they would
+    be in a plain run of the same tests), which takes the next unit one test ahead."""
+    taker = session.config.stash.get(TAKER, None)
+    if taker is None:
         return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        errors = session.testsfailed
+        raise session.Interrupted(f"{errors} error{'s' if errors != 1 else ''} during collection")
+    if session.config.option.collectonly:
+        return True
+    items = session.items
+    current = taker.next_mine(items, 0)
+    while current is not None:
+        following = taker.next_mine(items, current + 1)
+        item = items[current]
+        nextitem = items[following] if following is not None else None
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
+        current = following
     return True
 
 
@@ -176,12 +205,19 @@ class Taker:
         return [item for unit in ordered for item in groups[unit]]
 
     def mine(self, nodeid: str) -> bool:
+        """Whether this shard runs ``nodeid`` (taking its unit if no shard has yet)."""
         unit = self.unit(nodeid)
         if unit not in self.taken:
             self.taken[unit] = self._take(unit)
-        if self.taken[unit]:
-            self.ran += 1
         return self.taken[unit]
+
+    def next_mine(self, items: Sequence[pytest.Item], start: int) -> int | None:
+        """The index of the next test from ``start`` on that this shard runs."""
+        for index in range(start, len(items)):
+            if self.mine(items[index].nodeid):
+                self.ran += 1
+                return index
+        return None
 
     def _take(self, unit: str) -> bool:
         digest = hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=12)
