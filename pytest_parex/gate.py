@@ -18,6 +18,7 @@ import pytest
 
 from pytest_parex import (
     __version__,
+    compat,
     cpubound,
     discovery,
     incremental,
@@ -30,7 +31,7 @@ from pytest_parex import (
 from pytest_parex import config as cfg
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
-from pytest_parex.kinds.base import RunContext, TestLayout
+from pytest_parex.kinds.base import PytestLayout, RunContext
 from pytest_parex.modes.base import IdleSummaries, remembered
 from pytest_parex.output import artifacts, live
 from pytest_parex.output.text import rel
@@ -286,16 +287,31 @@ def _context(
         save_durations=bool(config.getoption("parex_save_durations")),
         worker=str(workerinput.get("workerid", "main")),
         cores=cores,
-        layout=TestLayout(
+        layout=PytestLayout(
             python_files=tuple(str(p) for p in config.getini("python_files")),
             testpaths=tuple(str(p) for p in config.getini("testpaths")),
             norecursedirs=tuple(str(p) for p in config.getini("norecursedirs")),
+            paths=_test_paths(config, parex_config),
         ),
         # Local agents, or the lean -n workers the gate starts here (a --tx worker may run
         # in another checkout or on another machine).
         shared_state=decision.mode is Mode.LOCAL
         or (decision.mode is Mode.CONTROLLER and bool(decision.specs)),
     )
+
+
+def _test_paths(config: pytest.Config, parex_config: cfg.ParexConfig) -> dict[str, tuple[str, ...]]:
+    """The test paths of each sharded check's pytest arguments (see ``PytestLayout.paths``)."""
+    parser = config.stash.get(testplugins.PARSER, None)
+    if parser is None:
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for check in parex_config.checks:
+        if check.shard is not None and check.base_name not in out:
+            found = compat.positional_args(parser, check.argv)
+            if found is not None:
+                out[check.base_name] = tuple(found)
+    return out
 
 
 def _register(config: pytest.Config, run: GateRun) -> None:

@@ -11,7 +11,10 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_parex import options
+from pytest_parex import compat, options
+
+# The gate's own modules load as plain modules, not rewritten for asserts (see compat).
+compat.leave_unrewritten("pytest_parex")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,6 +40,7 @@ def pytest_load_initial_conftests(
 
     if not testplugins.set_aside(early_config, parser, args):
         return (yield)
+    early_config.stash[testplugins.PARSER] = parser
     undo = testplugins.leave_conftests(early_config)
     try:
         return (yield)

@@ -175,6 +175,9 @@ def _by_source(options: Iterable[tuple[str, str]]) -> str:
 
 
 SET_ASIDE = pytest.StashKey[SetAside]()
+PARSER = pytest.StashKey[pytest.Parser]()
+"""The session's argument parser (it knows every loaded plugin's options): the gate reads the
+test paths of a tests check's arguments with it."""
 
 
 def split(

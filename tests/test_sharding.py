@@ -22,6 +22,8 @@ from pytest_parex.child.shard import (
     units,
     water_fill,
 )
+from pytest_parex.kinds.base import PytestLayout
+from pytest_parex.kinds.tests import sizes_of_test_files
 
 
 def _load(shard: list[str], durations: dict[str, float]) -> float:
@@ -365,3 +367,32 @@ def test_shards_that_take_units_as_they_go_take_each_exactly_once(tmp_path: Path
     # A third process of shard 2 (its own xdist worker, say) follows shard 2's claims.
     late = Taker(tmp_path / "claims", 1, table["weights"], set(table["split"]))
     assert [late.mine(nodeid) for nodeid in ids] == [owners[n] == 1 for n in ids]
+
+
+def test_a_first_run_finds_the_test_files_where_pytest_would(tmp_path: Path) -> None:
+    files = {
+        "tests/test_a.py": "x" * 10,
+        "tests/sub/b_test.py": "x" * 20,
+        "tests/helper.py": "x",
+        "tests/.hidden/test_h.py": "x",
+        "tests/venv/test_v.py": "x",
+        "tests/env/pyvenv.cfg": "",
+        "tests/env/test_e.py": "x",
+        "other/test_o.py": "x" * 5,
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    layout = PytestLayout(testpaths=("tests",))
+    assert sizes_of_test_files(tmp_path, tmp_path, (), layout) == {
+        "tests/sub/b_test.py": 20,
+        "tests/test_a.py": 10,
+    }
+    # Paths given: those (a node id's file too), not testpaths.
+    given = ("other", "tests/test_a.py::test_x")
+    assert sizes_of_test_files(tmp_path, tmp_path, given, layout) == {
+        "other/test_o.py": 5,
+        "tests/test_a.py": 10,
+    }
+    only = PytestLayout(python_files=("*_test.py",))
+    assert sizes_of_test_files(tmp_path, tmp_path, (), only) == {"tests/sub/b_test.py": 20}

@@ -11,6 +11,8 @@ import textwrap
 import pytest
 from conftest import Project
 
+from pytest_parex import compat, testplugins
+
 # xdist on (local agents), xdist workers, xdist not loaded.
 HOW = [(), ("-n", "2"), ("-p", "no:xdist")]
 HOW_IDS = ["local", "xdist-workers", "no-xdist"]
@@ -196,3 +198,16 @@ def test_a_slow_test_setup_does_not_delay_the_review_checks(project: Project) ->
     result = project.pytester.runpytest_subprocess("--parex", "--parex-no-cache")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines_random(["lint*passed*", "tests*passed*1 passed*"])
+
+
+def test_the_gate_reads_a_tests_checks_paths_as_pytest_does(pytester: pytest.Pytester) -> None:
+    """An option's value is not a test path (``--deselect tests/a.py::x``, ``-k slow``): the
+    first run's walk for test files asks the session's own parser."""
+    config = pytester.parseconfig("--parex")
+    parser = config.stash[testplugins.PARSER]
+    argv = ["-q", "-p", "no:cacheprovider", "--deselect", "tests/a.py::x", "-k", "slow", "tests"]
+    assert compat.positional_args(parser, argv) == ["tests"]
+    assert compat.positional_args(parser, ["tests/a.py::test_x", "-x", "b"]) == [
+        "tests/a.py::test_x",
+        "b",
+    ]

@@ -32,7 +32,7 @@ class Key:
 
 
 @dataclass(frozen=True)
-class TestLayout:
+class PytestLayout:
     """Where the project's pytest looks for tests (its ini file, read by the gate's pytest):
     what a first run's shard plan walks to find the test files."""
 
@@ -49,6 +49,9 @@ class TestLayout:
         "venv",
         "{arch}",
     )
+    paths: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The test paths (and node ids) in each tests check's arguments, as pytest's parser
+    reads them (by the check's configured name; missing: not known)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class RunContext:
     save_durations: bool = False
     """``--parex-save-durations``: tests checks write their durations to their ``durations``
     file."""
-    layout: TestLayout = field(default_factory=TestLayout)
+    layout: PytestLayout = field(default_factory=PytestLayout)
     shared_state: bool = False
     """Every check of the run sees ``state_dir`` (local agents, or xdist workers on this
     machine the gate started): shards with no durations may take their tests as they go."""

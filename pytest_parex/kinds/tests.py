@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_parex import child
 from pytest_parex.child import shard as sharding
 from pytest_parex.files import relative_posix, write_atomic
-from pytest_parex.kinds.base import Invocation, Key, RunContext, Store, TestLayout, Verdict
+from pytest_parex.kinds.base import Invocation, Key, PytestLayout, RunContext, Store, Verdict
 from pytest_parex.kinds.pytestrun import ChildPytest, counts_verdict
 from pytest_parex.results import CheckResult
 
@@ -199,20 +199,21 @@ def weights(
         return files, tests, "remembered durations"
     if committed:
         return files, tests, f"durations committed in {given}"
-    sizes = test_file_sizes(ctx.rootdir, ctx.rootdir / check.cwd, check.argv, ctx.layout)
+    paths = ctx.layout.paths.get(check.base_name)
+    if paths is None:  # no parser to ask: words that name something on disk
+        paths = tuple(a for a in check.argv if not a.startswith("-"))
+    sizes = sizes_of_test_files(ctx.rootdir, ctx.rootdir / check.cwd, paths, ctx.layout)
     return {k: float(v) for k, v in sizes.items()}, {}, "test file sizes"
 
 
-def test_file_sizes(
-    rootdir: Path, cwd: Path, args: Sequence[str], layout: TestLayout
+def sizes_of_test_files(
+    rootdir: Path, cwd: Path, paths: Sequence[str], layout: PytestLayout
 ) -> dict[str, int]:
-    """The test files a child ``pytest ARGS`` run in ``cwd`` would collect, as far as a walk
-    can tell (its path arguments, else ``testpaths``, else ``cwd``; ``python_files``,
+    """The test files a child pytest run in ``cwd`` on ``paths`` would collect, as far as a
+    walk can tell (those paths, else ``testpaths``, else ``cwd``; ``python_files``,
     ``norecursedirs``): node id path -> size in bytes. {} when the tree is too big to walk."""
     starts = [
-        cwd / arg.split("::", 1)[0]
-        for arg in args
-        if not arg.startswith("-") and (cwd / arg.split("::", 1)[0]).exists()
+        cwd / path.split("::", 1)[0] for path in paths if (cwd / path.split("::", 1)[0]).exists()
     ]
     if not starts:
         for pattern in layout.testpaths:
