@@ -124,7 +124,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     taker = session.config.stash.get(TAKER, None)
-    if taker is not None:  # the report's "collected": this shard's share
+    if taker is not None and taker.looped:  # the report's "collected": this shard's share
         session.config.stash[SHARE] = taker.ran
 
 
@@ -140,7 +140,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         errors = session.testsfailed
         raise session.Interrupted(f"{errors} error{'s' if errors != 1 else ''} during collection")
     if session.config.option.collectonly:
-        return True
+        return True  # nothing taken, nothing run: the share is what was collected
+    taker.looped = True
     items = session.items
     current = taker.next_mine(items, 0)
     while current is not None:
@@ -179,6 +180,8 @@ class Taker:
         self.taken: dict[str, bool] = {}
         self.ran = 0
         """Tests of this shard's share (it took their unit)."""
+        self.looped = False
+        """Whether the shard went through its tests (not with ``--co``)."""
         self._mark: Path | None = None
 
     def unit(self, nodeid: str) -> str:
