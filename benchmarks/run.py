@@ -33,7 +33,7 @@ Sections (see ``--only``):
   key computation on 5,000 files warm (``benchmarks/keys.py``).
 - selfgate: this repository's own gate in a fresh copy of the working tree (no pytest cache):
   the first run, a balanced run that runs everything again, unchanged reruns; and the first run
-  of a copy without the committed durations file (split on test file sizes).
+  of a copy without the committed durations file (its shards take the files as they go).
 - scheduling, scale, failfast: a DAG vs its lower bound; 200 checks of ``true``; fail-fast.
 
 Every target is listed at the end with its figure and whether it holds. Measure on a quiet
@@ -1010,20 +1010,13 @@ def shell_script(parts: Sequence[Sequence[Sequence[str]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_files(tree: Path, paths: Sequence[str]) -> list[str]:
-    """The project's test files (``test_*.py``, ``*_test.py``) under its test paths."""
-    found: list[str] = []
-    for given in paths:
-        base = tree / given
-        if base.is_file():
-            found.append(given)
-            continue
-        found += sorted(
-            str(f.relative_to(tree))
-            for f in base.rglob("*.py")
-            if f.name.startswith("test_") or f.name.endswith("_test.py")
-        )
-    return found
+def test_files(p: Project, tests_argv: Sequence[str]) -> list[str]:
+    """The project's test files, as its pytest collects them (``--co``: its conftest's
+    ``collect_ignore`` applies, which naming the files on a command line would bypass)."""
+    m = run([*tests_argv, "--co", "-q"], p.tree, env=p.env(), timeout=600)
+    expect_ok(m, f"{p.spec}: pytest --co")
+    found = {line.split("::", 1)[0] for line in m.output.splitlines() if "::" in line}
+    return sorted(f for f in found if (p.tree / f).is_file())
 
 
 def halves(tree: Path, files: Sequence[str]) -> list[list[str]]:
@@ -1124,7 +1117,7 @@ def one_project(
             [review, [tools["tests"]]],
         ),
     }
-    split = [h for h in halves(p.tree, test_files(p.tree, p.tests)) if h]
+    split = [h for h in halves(p.tree, test_files(p, tools["tests"])) if h]
     if len(split) == 2:
         shells["shell_split"] = (
             "shell: the reviews beside two pytest (test files halved by size)",
@@ -1543,7 +1536,8 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
     """This repository's own gate in a fresh copy of its working tree (no pytest cache, as a
     CI's first run): the first run, a second run that runs everything again (balanced on the
     durations the first remembered), and unchanged reruns (every check replayed). Also the
-    first run of a copy without the committed durations file (balanced on test file sizes).
+    first run of a copy without the committed durations file (its shards take the files as
+    they go).
 
     A failed check is never replayed, so a first run that fails (a test that flakes under
     load) is run again, up to ``attempts`` times, its passes replayed: the rerun figure is
@@ -1587,7 +1581,7 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
         "returncode": m.returncode,
         "durations": {c["name"]: c["duration"] for c in doc["checks"]},
     }
-    # A fresh copy without the committed durations: its first run splits on file sizes.
+    # A fresh copy without the committed durations: its shards take the files as they go.
     sizes: dict[str, Any] = {}
     given = committed_durations(proj)
     if given:
@@ -1596,7 +1590,7 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
         for name in given:
             (bare / name).unlink(missing_ok=True)
         m, doc = gates.run(
-            bare, what="selfgate: first run by sizes", code=None, timeout=SELFGATE_TIMEOUT
+            bare, what="selfgate: first run, no durations", code=None, timeout=SELFGATE_TIMEOUT
         )
         sizes = {
             "wall": round(m.wall, 4),
@@ -2133,7 +2127,7 @@ def table(results: Mapping[str, Any]) -> str:
                 f"exit code {first['returncode']}",
             )
         runs = [("balanced", "everything again, balanced on remembered durations")]
-        runs.append(("sizes", "fresh clone without its committed durations (file sizes)"))
+        runs.append(("sizes", "fresh clone without its committed durations (as they go)"))
         for key, label in runs:
             found = r.get(key) or {}
             if found:
