@@ -20,7 +20,6 @@ from pytest_parex import (
     __version__,
     compat,
     cpubound,
-    discovery,
     incremental,
     options,
     plan,
@@ -85,6 +84,8 @@ def _read_table(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, dict[str,
                 f"{path}: [tool.parex] defines no checks; add [tool.parex.checks.NAME] tables"
             )
         return parsed, path, table
+    from pytest_parex import discovery  # the zero-config gate only
+
     found = discovery.discover(config.rootpath, discovery.load_document(path))
     if not found.table["checks"]:
         raise cfg.ConfigError(
@@ -315,21 +316,28 @@ def _test_paths(config: pytest.Config, parex_config: cfg.ParexConfig) -> dict[st
 
 
 def _register(config: pytest.Config, run: GateRun) -> None:
-    from pytest_parex.modes import controller, local, plan, worker
-
+    # Only this mode's module is imported (the controller's brings execnet along).
     manager = config.pluginmanager
     if run.mode is Mode.WORKER:
+        from pytest_parex.modes import worker
+
         manager.register(worker.WorkerPlugin(config, run), "parex-worker")
         if workers.restore_environ():  # a lean worker the gate started itself
             manager.register(worker.QuietWorker(config), "parex-quiet-worker")
         return
     manager.register(IdleSummaries(), "parex-idle-summaries")
     if run.mode is Mode.PLAN:
-        manager.register(plan.PlanPlugin(config, run), "parex-plan")
+        from pytest_parex.modes import plan as plan_mode
+
+        manager.register(plan_mode.PlanPlugin(config, run), "parex-plan")
         return
     if run.mode is Mode.CONTROLLER:
+        from pytest_parex.modes import controller
+
         manager.register(controller.ControllerPlugin(config, run), "parex-controller")
     else:
+        from pytest_parex.modes import local
+
         manager.register(local.LocalPlugin(config, run), "parex-local")
     live.register(config, config.getoption("parex_progress"))
     artifacts.register(config)
