@@ -1,7 +1,7 @@
 """Reproducible performance figures for pytest-parex (not part of the test suite).
 
     python benchmarks/run.py [--reps 3] [--json benchmarks/results.json] [--only overhead,...]
-                             [--project NAME==VERSION] [--workdir DIR] [--tox PATH]
+                             [--project NAME==VERSION,...] [--workdir DIR] [--tox PATH]
 
 Every workload runs in scratch projects under a temporary directory, every contender once per
 repetition (interleaved, so a change of machine load hits them alike), and the table shows
@@ -17,14 +17,24 @@ Sections (see ``--only``):
   with and without ``PYTHONDONTWRITEBYTECODE=1``; the checks' start offsets from the JSON
   report; where the time goes (``python -c pass``, ``import pytest``, the controller alone).
 - cpu: 5 x ~2 s of Python work: parex vs ``xargs -P5``, ``-n 5``, ``-n 0``; the honest speedup.
-- project: a real project from PyPI (``--project``, default ``more-itertools``): ruff, ruff
-  format, mypy and its tests in 2 shards, gated, vs the best shell line for the same tools. The
-  sdist and its venv are made once, untimed, under ``--workdir`` (PyPI through pip: the only
-  section that needs the network, and only the first time).
+- project: real projects from PyPI (``--project``, default ``more-itertools`` and ``attrs``):
+  ruff, ruff format, mypy and the tests in 2 shards, gated, vs the shell lines for the same
+  tools -- the best one, and the reviews beside pytest-split's two groups (``--splits 2
+  --group N``, its durations stored in the untimed warm-up, as the gate remembers its own
+  there). Each sdist and its venv (with pytest-split, and the ruff and mypy its pre-commit
+  configuration pins) are made once, untimed, under ``--workdir`` (PyPI through pip: the only
+  sections that need the network, and only the first time); tests that fail here as released
+  are deselected for every contender, and the notes say which.
+- startup: the same projects' gates before their checks: the controller alone
+  (``--parex-plan``, with and without the result cache), an unchanged rerun (every check
+  replayed) and where its time goes, with bytecode written and without; the imports the gate
+  pays (pytest, xdist's plugin, rich, the gate's modules).
 - cache: a generated project of 5,000 files: first run, unchanged rerun, one file changed; the
   key computation on 5,000 and 50,000 files warm (``benchmarks/keys.py``); installed code of a
   virtualenv of 150 distributions keyed by content vs by name and version.
-- selfgate: this repository's own gate, twice, in a copy of the working tree: the second run.
+- selfgate: this repository's own gate in a fresh copy of the working tree (no pytest cache):
+  the first run, a balanced run that runs everything again, unchanged reruns; and the first run
+  of a copy without the committed durations file (its shards take the files as they go).
 - scheduling, scale, failfast: a DAG vs its lower bound; 200 checks of ``true``; fail-fast.
 
 Every target is listed at the end with its figure and whether it holds. Measure on a quiet
@@ -74,6 +84,7 @@ SECTIONS = (
     "overhead",
     "cpu",
     "project",
+    "startup",
     "cache",
     "selfgate",
     "scheduling",
@@ -85,9 +96,13 @@ TIMEOUT = 300.0
 """Seconds any one measured command may take before it is killed (and the run fails)."""
 SELFGATE_TIMEOUT = 3600.0
 """The repository's own first gate runs its whole test suite."""
-DEFAULT_PROJECT = "more-itertools==11.2.1"
-"""ruff, ruff format and mypy pass on it as released, its tests run offline (765 tests and
-~21,000 subtests, tens of seconds)."""
+DEFAULT_PROJECTS = "more-itertools==11.2.1,attrs==26.1.0"
+"""ruff, ruff format and mypy pass on both as released (with the ruff their pre-commit
+configuration pins), their tests run offline: more-itertools 765 tests and ~21,000 subtests
+(one file holds most of them), attrs ~1,400 tests in 25 files, with hypothesis and a
+``tests/conftest.py``."""
+BENCH_VENV = 2
+"""Bumped when the project venvs need something new (2: pytest-split, pinned review tools)."""
 
 TARGETS = {
     "overhead_vs_xargs": 1.25,  # parex / xargs -P5 (5 x sleep 2), with and without pyc writes
@@ -95,6 +110,10 @@ TARGETS = {
     "start_offset_s": 0.35,  # the last check's start after the gate's start (median run)
     "cpu_vs_xargs": 1.25,  # parex / xargs -P5 (5 x 2 s of Python)
     "project_vs_shell": 1.00,  # parex / the best shell line for the same tools
+    "project_vs_split": 0.90,  # parex / reviews beside pytest-split's two groups
+    "startup_rerun_s": 0.35,  # a real project's unchanged rerun (every check replayed)
+    "startup_plan_s": 0.35,  # a real project's controller alone (--parex-plan)
+    "selfgate_fresh_vs_balanced": 1.10,  # fresh clone's first run / a balanced second run
     "cache_rerun_fraction": 0.25,  # unchanged rerun <= this x the first run ...
     "cache_rerun_plus_s": 0.25,  # ... + this
     "cache_rerun_started": 0,  # checks started by an unchanged rerun
@@ -429,11 +448,16 @@ def run_xargs(cmds: Sequence[str], jobs: int, cwd: Path) -> Measured:
 
 
 def find_tox(given: str | None) -> str | None:
+    """The tox executable as an absolute path (it runs in scratch directories): ``--tox``
+    (a name on PATH, or a path from here), else tox on PATH or beside this Python."""
     if given:
-        return given
+        found = shutil.which(given)
+        if found is None:
+            raise BenchError(f"--tox {given}: no executable of that name or at that path")
+        return str(Path(found).resolve())
     for candidate in (shutil.which("tox"), str(Path(PY).parent / "tox")):
         if candidate and os.access(candidate, os.X_OK):
-            return candidate
+            return str(Path(candidate).resolve())
     return None
 
 
@@ -819,6 +843,29 @@ def unpack(archive: Path, dest: Path) -> Path:
     return tops[0]
 
 
+PRE_COMMIT_TOOLS = {
+    "ruff": ("astral-sh/ruff-pre-commit",),
+    "mypy": ("pre-commit/mirrors-mypy",),
+}
+
+
+def pinned_by_pre_commit(tree: Path) -> dict[str, str]:
+    """The ruff and mypy versions a project's ``.pre-commit-config.yaml`` pins (its ``rev``):
+    the versions its code is clean with. Read with a pattern (no YAML parser needed)."""
+    path = tree / ".pre-commit-config.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    for dist, repos in PRE_COMMIT_TOOLS.items():
+        for repo in repos:
+            m = re.search(re.escape(repo) + r"\s*\n\s*rev:\s*['\"]?v?([0-9][^'\"\s]*)", text)
+            if m:
+                found[dist] = m.group(1)
+    return found
+
+
 def installed_version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -836,8 +883,8 @@ def prepare_project(spec: str, workdir: Path, extra_deps: Sequence[str]) -> Proj
     if marker.is_file():
         saved = json.loads(marker.read_text())
         # The venv has this checkout installed (editable): another checkout makes another.
-        same = (saved.get("spec"), saved.get("extra"), saved.get("repo"))
-        if same == (spec, list(extra_deps), str(REPO)):
+        same = (saved.get("spec"), saved.get("extra"), saved.get("repo"), saved.get("venv_v"))
+        if same == (spec, list(extra_deps), str(REPO), BENCH_VENV):
             return Project(
                 spec=spec,
                 tree=Path(saved["tree"]),
@@ -874,12 +921,26 @@ def prepare_project(spec: str, workdir: Path, extra_deps: Sequence[str]) -> Proj
     python = str(venv / "bin" / "python")
     reqs, files = test_requirements(tree)
     tools = []
+    pinned = pinned_by_pre_commit(tree)
     for dist in ("ruff", "mypy"):
-        # The versions the benchmark itself runs with: a newer ruff or mypy may flag code
-        # that was clean when the project was released.
-        have = installed_version(dist)
+        # The version the project pins for its pre-commit hooks, else the one the benchmark
+        # itself runs with: a newer ruff or mypy may flag code that was clean when the
+        # project was released.
+        have = pinned.get(dist) or installed_version(dist)
         tools.append(f"{dist}=={have}" if have else dist)
-    args = ["install", "-q", "-e", str(REPO), *tools, "pytest-xdist", *reqs, *extra_deps]
+        if dist in pinned:
+            notes.append(f"{dist}=={pinned[dist]}, as its .pre-commit-config.yaml pins")
+    args = [
+        "install",
+        "-q",
+        "-e",
+        str(REPO),
+        *tools,
+        "pytest-xdist",
+        "pytest-split",
+        *reqs,
+        *extra_deps,
+    ]
     for f in files:
         args += ["-r", str(f)]
     pip(python, *args, cwd=tree, what=f"installing the test dependencies of {spec}")
@@ -906,6 +967,7 @@ def prepare_project(spec: str, workdir: Path, extra_deps: Sequence[str]) -> Proj
         "spec": spec,
         "extra": list(extra_deps),
         "repo": str(REPO),
+        "venv_v": BENCH_VENV,
         "tree": str(tree),
         "venv": str(venv),
         "tests": tests,
@@ -935,7 +997,9 @@ def project_gate(p: Project, tools: Mapping[str, Sequence[str]]) -> str:
     }
     if "types" in tools:
         checks["types"] = {"kind": "review", "run": list(tools["types"]), "agent": "debugger"}
-    checks["tests"] = {"pytest": ["-q", "-p", "no:cacheprovider", *p.tests], "shards": 2}
+    # The same arguments as the shell lines' pytest (deselections included), after
+    # "python -m pytest".
+    checks["tests"] = {"pytest": list(tools["tests"][3:]), "shards": 2}
     return gate_pyproject(checks, agents={"test-runner": 2})
 
 
@@ -953,20 +1017,13 @@ def shell_script(parts: Sequence[Sequence[Sequence[str]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_files(tree: Path, paths: Sequence[str]) -> list[str]:
-    """The project's test files (``test_*.py``, ``*_test.py``) under its test paths."""
-    found: list[str] = []
-    for given in paths:
-        base = tree / given
-        if base.is_file():
-            found.append(given)
-            continue
-        found += sorted(
-            str(f.relative_to(tree))
-            for f in base.rglob("*.py")
-            if f.name.startswith("test_") or f.name.endswith("_test.py")
-        )
-    return found
+def test_files(p: Project, tests_argv: Sequence[str]) -> list[str]:
+    """The project's test files, as its pytest collects them (``--co``: its conftest's
+    ``collect_ignore`` applies, which naming the files on a command line would bypass)."""
+    m = run([*tests_argv, "--co", "-q"], p.tree, env=p.env(), timeout=600)
+    expect_ok(m, f"{p.spec}: pytest --co")
+    found = {line.split("::", 1)[0] for line in m.output.splitlines() if "::" in line}
+    return sorted(f for f in found if (p.tree / f).is_file())
 
 
 def halves(tree: Path, files: Sequence[str]) -> list[list[str]]:
@@ -985,21 +1042,77 @@ def display(argv: Sequence[str]) -> str:
     return shlex.join(["python" if "/" in argv[0] else argv[0], *argv[1:]])
 
 
+def failing_tests(output: str) -> list[str]:
+    """The node ids of the ``FAILED``/``ERROR`` lines of pytest's short test summary."""
+    found = set()
+    for line in output.splitlines():
+        m = re.match(r"(?:FAILED|ERROR) (\S+::\S+?)(?: - .*)?$", line)
+        if m:
+            found.add(m.group(1))
+    return sorted(found)
+
+
+def project_tests_pass(p: Project, tools: dict[str, list[str]]) -> tuple[float, list[str]]:
+    """Run the project's tests alone (untimed) and make them pass here: tests that fail as
+    released on this machine (an interpreter detail, a newer dependency) are deselected for
+    every contender alike. Returns the wall of the passing run and the deselected ids."""
+    argv = tools["tests"]
+    m = run([*argv, "-rfE"], p.tree, env=p.env(), timeout=1800)
+    if m.returncode == 0:
+        return m.wall, []
+    failed = failing_tests(m.output)
+    if not failed:
+        expect_ok(m, f"{p.spec}: {display(argv)} (the project must pass it as released)")
+    paths = len(p.tests)
+    argv[-paths:-paths] = [w for nodeid in failed for w in ("--deselect", nodeid)]
+    m = run(argv, p.tree, env=p.env(), timeout=1800)
+    expect_ok(m, f"{p.spec}: {display(argv)} (after deselecting what failed as released)")
+    return m.wall, failed
+
+
 def project(
+    root: Path, reps: int, specs: Sequence[str], workdir: Path, extra_deps: Sequence[str]
+) -> dict[str, Any]:
+    """Each project of ``specs``, gated by parex vs the shell lines for the same tools."""
+    out: dict[str, Any] = {"projects": {}, "targets": []}
+    for spec in specs:
+        found = one_project(root, reps, spec, workdir, extra_deps)
+        out["projects"][spec] = found
+        out["targets"] += found.pop("targets")
+    return out
+
+
+def one_project(
     root: Path, reps: int, spec: str, workdir: Path, extra_deps: Sequence[str]
 ) -> dict[str, Any]:
-    """A real project from PyPI gated by parex vs the best shell line for the same tools."""
+    """A real project from PyPI gated by parex vs the shell lines a careful engineer writes
+    for the same tools: the best of them, and pytest-split's (the ecosystem's tool for
+    splitting a suite; its durations stored in the untimed warm-up, as parex remembers its
+    own there)."""
     p = prepare_project(spec, workdir, extra_deps)
     gates = Gates(root / "reports")
     env = p.env()
     tools = project_tools(p)
-    config = write(root / "project-parex.toml", project_gate(p, tools))
+    # Unmeasured, once: each tool alone (what the shell lines are made of; it also warms
+    # mypy's and ruff's caches, which every contender then uses).
+    alone: dict[str, float] = {}
+    for name, argv in tools.items():
+        if name == "tests":
+            continue
+        m = run(argv, p.tree, env=env, timeout=1800)
+        expect_ok(m, f"{spec}: {display(argv)} (the project must pass it as released)")
+        alone[display(argv)] = m.wall
+    wall, deselected = project_tests_pass(p, tools)
+    alone[display(tools["tests"])] = wall
+    tag = re.sub(r"[^A-Za-z0-9.]+", "-", spec)
+    config = write(root / f"project-{tag}-parex.toml", project_gate(p, tools))
     # "=": pytest would take a separate value for a path when it finds the rootdir (before
     # plugin options are known), and root the gate at the common ancestor of both.
     gate_args = (f"--parex-config={config}",)
     pytest_argv = tools["tests"][: -len(p.tests)]
     tests_n2 = [*tools["tests"], "-n", "2"]
     review = [tools[k] for k in tools if k != "tests"]
+    durations = p.tree / ".test_durations"
     # The shell lines a careful person would try on 2 cores; the best one is the reference.
     shells: dict[str, tuple[str, list[list[list[str]]]]] = {
         "shell_all": (
@@ -1011,22 +1124,39 @@ def project(
             [review, [tools["tests"]]],
         ),
     }
-    split = [h for h in halves(p.tree, test_files(p.tree, p.tests)) if h]
+    split = [h for h in halves(p.tree, test_files(p, tools["tests"])) if h]
     if len(split) == 2:
         shells["shell_split"] = (
             "shell: the reviews beside two pytest (test files halved by size)",
             [review, [[*pytest_argv, *split[0]]], [[*pytest_argv, *split[1]]]],
         )
+    for algorithm in ("least_duration", "duration_based_chunks"):
+        groups = [
+            [
+                [
+                    *tools["tests"],
+                    "--splits",
+                    "2",
+                    "--group",
+                    str(g),
+                    f"--durations-path={durations}",
+                    f"--splitting-algorithm={algorithm}",
+                ]
+            ]
+            for g in (1, 2)
+        ]
+        shells[f"shell_pytest_split_{algorithm}"] = (
+            f"shell: the reviews beside pytest-split's 2 groups ({algorithm})",
+            [review, *groups],
+        )
     for key, (_, parts) in shells.items():
-        write(root / f"project-{key}.sh", shell_script(parts))
-    # Unmeasured, once: each tool alone (what the shell lines are made of; it also warms
-    # mypy's and ruff's caches, which both contenders then use), and a gate run that
-    # remembers durations and CPU shares.
-    alone: dict[str, float] = {}
-    for argv in [*tools.values(), tests_n2]:
-        m = run(argv, p.tree, env=env, timeout=1800)
-        expect_ok(m, f"{spec}: {display(argv)} (the project must pass it as released)")
-        alone[display(argv)] = m.wall
+        write(root / f"project-{tag}-{key}.sh", shell_script(parts))
+    # Unmeasured, once: pytest-split stores its durations, the gate remembers its own (and
+    # CPU shares) -- what each has on any day but the first.
+    store = [*tools["tests"], "--store-durations", f"--durations-path={durations}"]
+    expect_ok(run(store, p.tree, env=env, timeout=1800), f"{spec}: pytest --store-durations")
+    m = run(tests_n2, p.tree, env=env, timeout=1800)
+    alone[display(tests_n2)] = expect_ok(m, f"{spec}: {display(tests_n2)}").wall
     warm, _ = gates.run(p.tree, *gate_args, what=f"{spec}: parex warm-up", env=env, python=p.python)
     series = {"parex": Series("pytest --parex --parex-no-cache (local agents)")}
     series.update({k: Series(label) for k, (label, _) in shells.items()})
@@ -1036,12 +1166,18 @@ def project(
         add_gate(series["parex"], m, doc)
         limit = limit or header_note(m.output, "CPU-bound checks:")
         for key in shells:
-            m = run(["sh", str(root / f"project-{key}.sh")], p.tree, env=env, timeout=1800)
+            m = run(["sh", str(root / f"project-{tag}-{key}.sh")], p.tree, env=env, timeout=1800)
             series[key].add(expect_ok(m, f"{spec}: {key}"))
         assert_nothing_left(p.tree, "project")
     best = min(shells, key=lambda k: series[k].wall)
+    splits = [k for k in shells if k.startswith("shell_pytest_split_")]
+    best_split = min(splits, key=lambda k: series[k].wall)
     par = series["parex"]
     notes = list(p.notes)
+    if deselected:
+        notes.append(
+            f"deselected for every contender (they fail here as released): {', '.join(deselected)}"
+        )
     if limit:
         notes.append(f"gate header: {limit}")
     return {
@@ -1055,6 +1191,8 @@ def project(
         "series": {k: s.to_dict() for k, s in series.items()},
         "ratios": {k: rnd(s.wall / series[best].wall, 3) for k, s in series.items()},
         "best_shell": best,
+        "best_split": best_split,
+        "vs_split": rnd(par.wall / series[best_split].wall, 3),
         "warm_up_wall": round(warm.wall, 4),
         "targets": [
             target(
@@ -1062,8 +1200,151 @@ def project(
                 par.wall / series[best].wall,
                 TARGETS["project_vs_shell"],
                 "x",
-            )
+            ),
+            target(
+                f"{spec}: parex / the reviews beside pytest-split ({best_split})",
+                par.wall / series[best_split].wall,
+                TARGETS["project_vs_split"],
+                "x",
+            ),
         ],
+    }
+
+
+# ------------------------------------------------------------------------------ startup
+
+
+def startup(
+    root: Path, reps: int, specs: Sequence[str], workdir: Path, extra_deps: Sequence[str]
+) -> dict[str, Any]:
+    """What a real project's gate pays before its checks, and for an unchanged rerun: per
+    project, the controller alone (``--parex-plan``), the rerun where every check is
+    replayed, and what their time is made of -- with bytecode written and without."""
+    out: dict[str, Any] = {"projects": {}, "targets": []}
+    for spec in specs:
+        found = startup_one(root, reps, spec, workdir, extra_deps)
+        out["projects"][spec] = found
+        out["targets"] += found.pop("targets")
+    return out
+
+
+IMPORTS = {
+    "import_pytest": ("python -c 'import pytest'", "import pytest"),
+    "import_xdist": (
+        "+ xdist's plugin (loaded by every pytest there)",
+        "import pytest, xdist.plugin",
+    ),
+    "import_rich": ("+ rich's console (the summary)", "import pytest, rich.console"),
+    "import_gate": (
+        "+ the gate's modules (pytest_parex.gate and its modes)",
+        "import pytest, pytest_parex.gate, pytest_parex.modes.local, pytest_parex.modes.plan",
+    ),
+}
+
+
+def project_env(p: Project, variant: str) -> dict[str, str]:
+    """The project's environment with bytecode written (``pyc``) or not (``nopyc``)."""
+    env = p.env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if variant == "nopyc":
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def startup_one(
+    root: Path, reps: int, spec: str, workdir: Path, extra_deps: Sequence[str]
+) -> dict[str, Any]:
+    p = prepare_project(spec, workdir, extra_deps)
+    gates = Gates(root / "reports")
+    tools = project_tools(p)
+    _, deselected = project_tests_pass(p, tools)
+    tag = re.sub(r"[^A-Za-z0-9.]+", "-", spec)
+    config = write(root / f"startup-{tag}-parex.toml", project_gate(p, tools))
+    gate_args = (f"--parex-config={config}",)
+    series: dict[str, Series] = {}
+    for v, label in BYTECODE.items():
+        series[f"plan_{v}"] = Series(f"controller alone: pytest --parex --parex-plan [{label}]")
+        series[f"plan_nocache_{v}"] = Series(
+            f"controller alone, no result cache (--parex-no-cache) [{label}]"
+        )
+        series[f"rerun_{v}"] = Series(f"unchanged rerun, every check replayed [{label}]")
+    floors: dict[str, Series] = {"python": Series("python -c pass")}
+    for key, (label, _) in IMPORTS.items():
+        floors[key] = Series(label)
+    # PYTHON* variables are part of every check's cache key: each variant keeps its passes
+    # in a cache of its own (outside the tree: not an input), so the two interleave.
+    caches = {v: f"cache_dir={root / f'startup-cache-{tag}-{v}'}" for v in BYTECODE}
+    first: dict[str, dict[str, float | None]] = {}
+    for v in BYTECODE:  # unmeasured: one gate that runs everything and records its passes
+        m, doc = gates.run(
+            p.tree,
+            *gate_args,
+            "-o",
+            caches[v],
+            what=f"{spec}: startup warm-up",
+            cache=True,
+            env=project_env(p, v),
+            python=p.python,
+        )
+        # Its checks' first start, from the process's start (one run: indicative).
+        fig = gate_figures(m, doc)
+        first[v] = {
+            "before_gate": rnd(fig["before_gate"]),
+            "first_start": rnd(fig["first_start"]),
+            "process_to_first_start": rnd(fig["before_gate"] + fig["first_start"]),
+        }
+    for _ in range(reps):
+        for v in BYTECODE:
+            env = project_env(p, v)
+            plan_argv = [p.python, "-m", "pytest", "--parex", "--parex-plan", *gate_args]
+            plan_argv += ["-o", caches[v]]
+            m = run(plan_argv, p.tree, env=env)
+            series[f"plan_{v}"].add(expect_ok(m, f"{spec}: parex plan"))
+            m = run([*plan_argv, "--parex-no-cache"], p.tree, env=env)
+            series[f"plan_nocache_{v}"].add(expect_ok(m, f"{spec}: parex plan, no cache"))
+            m, doc = gates.run(
+                p.tree,
+                *gate_args,
+                "-o",
+                caches[v],
+                what=f"{spec}: rerun",
+                cache=True,
+                env=env,
+                python=p.python,
+            )
+            add_gate(series[f"rerun_{v}"], m, doc)
+            if int(gate_figures(m, doc)["cached"]) != len(doc["checks"]):
+                raise BenchError(f"{spec}: the unchanged rerun ran checks:\n{m.output[-3000:]}")
+    for _ in range(reps):
+        env = project_env(p, "pyc")
+        floors["python"].add(expect_ok(run([p.python, "-c", "pass"], p.tree, env=env), "python"))
+        for key, (_, code) in IMPORTS.items():
+            floors[key].add(expect_ok(run([p.python, "-c", code], p.tree, env=env), code))
+    assert_nothing_left(p.tree, "startup")
+    targets = [
+        target(
+            f"{spec}: unchanged rerun [bytecode written]",
+            series["rerun_pyc"].wall,
+            TARGETS["startup_rerun_s"],
+            "s",
+        ),
+        target(
+            f"{spec}: controller alone (--parex-plan) [bytecode written]",
+            series["plan_pyc"].wall,
+            TARGETS["startup_plan_s"],
+            "s",
+        ),
+    ]
+    notes = list(p.notes)
+    if deselected:
+        notes.append(f"deselected (they fail here as released): {', '.join(deselected)}")
+    return {
+        "project": spec,
+        "notes": notes,
+        "series": {k: s.to_dict() for k, s in series.items()},
+        "floors": {k: s.to_dict() for k, s in floors.items()},
+        "first_check": first,
+        "targets": targets,
     }
 
 
@@ -1287,12 +1568,24 @@ def failed_tests(proj: Path) -> list[str]:
     return found
 
 
+def committed_durations(proj: Path) -> list[str]:
+    """The ``durations`` files the project's tests checks name (relative to ``proj``)."""
+    checks = read_toml(proj / "pyproject.toml").get("tool", {}).get("parex", {}).get("checks", {})
+    return sorted(
+        {str(c["durations"]) for c in checks.values() if isinstance(c, dict) and "durations" in c}
+    )
+
+
 def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
-    """This repository's own gate twice (a copy of its working tree): the second run.
+    """This repository's own gate in a fresh copy of its working tree (no pytest cache, as a
+    CI's first run): the first run, a second run that runs everything again (balanced on the
+    durations the first remembered), and unchanged reruns (every check replayed). Also the
+    first run of a copy without the committed durations file (its shards take the files as
+    they go).
 
     A failed check is never replayed, so a first run that fails (a test that flakes under
-    load) is run again, up to ``attempts`` times, its passes replayed: the figure is about a
-    tree whose every check passed. Every attempt is reported."""
+    load) is run again, up to ``attempts`` times, its passes replayed: the rerun figure is
+    about a tree whose every check passed. Every attempt is reported."""
     gates = Gates(root / "reports")
     proj = root / "selfgate"
     files = copy_worktree(REPO, proj)
@@ -1308,6 +1601,7 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
                 "cpu": round(m.cpu, 4),
                 "returncode": m.returncode,
                 "status": status,
+                "durations": {c["name"]: c["duration"] for c in doc["checks"]},
                 "tail": m.output.splitlines()[-40:] if m.returncode else [],
                 # Which tests failed, from the checks' logs (kept whole in .parex/logs).
                 "failed_tests": failed_tests(proj) if m.returncode else [],
@@ -1322,6 +1616,34 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
         )
         if m.returncode == 0:
             break
+    # Everything again, balanced on what the first run remembered: what a fresh clone's
+    # first run is held to.
+    m, doc = gates.run(proj, what="selfgate: balanced run", code=None, timeout=SELFGATE_TIMEOUT)
+    balanced = {
+        "wall": round(m.wall, 4),
+        "cpu": round(m.cpu, 4),
+        "returncode": m.returncode,
+        "durations": {c["name"]: c["duration"] for c in doc["checks"]},
+    }
+    # A fresh copy without the committed durations: its shards take the files as they go.
+    sizes: dict[str, Any] = {}
+    given = committed_durations(proj)
+    if given:
+        bare = root / "selfgate-sizes"
+        copy_worktree(REPO, bare)
+        for name in given:
+            (bare / name).unlink(missing_ok=True)
+        m, doc = gates.run(
+            bare, what="selfgate: first run, no durations", code=None, timeout=SELFGATE_TIMEOUT
+        )
+        sizes = {
+            "wall": round(m.wall, 4),
+            "cpu": round(m.cpu, 4),
+            "returncode": m.returncode,
+            "removed": given,
+            "durations": {c["name"]: c["duration"] for c in doc["checks"]},
+        }
+        shutil.rmtree(bare, ignore_errors=True)
     series = {"rerun": Series("second run, nothing changed")}
     not_cached: list[str] = []
     # A first run that still fails makes every rerun run its failed checks again (minutes):
@@ -1341,9 +1663,12 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
         note = ""
     if not_cached:
         note = "; ".join(filter(None, [note, f"ran again: {', '.join(not_cached)}"]))
+    fresh_ok = first[0]["returncode"] == 0 and balanced["returncode"] == 0
     return {
         "files": files,
         "first": first,
+        "balanced": balanced,
+        "sizes": sizes,
         "series": {k: s.to_dict() for k, s in series.items()},
         "not_cached_last": not_cached,
         "targets": [
@@ -1354,7 +1679,16 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
                 "s",
                 note or "every check replayed",
                 valid=not not_cached,
-            )
+            ),
+            target(
+                "selfgate: fresh clone's first run / a balanced run",
+                first[0]["wall"] / balanced["wall"],
+                TARGETS["selfgate_fresh_vs_balanced"],
+                "x",
+                f"{first[0]['wall']:.1f}s vs {balanced['wall']:.1f}s"
+                + ("" if fresh_ok else "; a run failed (see first, balanced)"),
+                valid=fresh_ok,
+            ),
         ],
     }
 
@@ -1765,19 +2099,48 @@ def table(results: Mapping[str, Any]) -> str:
         t.title("  where the time goes, pytest --parex:")
         where_the_time_goes(t, r["series"]["parex"])
     if "project" in results:
-        r = results["project"]
-        t.head(f"project: {r['project']} from PyPI (ruff, ruff format, mypy, tests)")
-        t.series(r, "best shell")
-        t.title("  each tool alone (one unmeasured warm-up run each):")
-        for name, wall in r["alone"].items():
-            t.row(f"  {name}", wall)
-        t.title("  where the time goes, pytest --parex:")
-        par = r["series"]["parex"]
-        where_the_time_goes(t, par)
-        for key, value in par.items():
-            if key.startswith("duration:"):
-                t.row(f"  check {key.split(':', 1)[1].removesuffix('_median')}", value)
-        t.lines.extend(f"  note: {n}" for n in r["notes"])
+        for r in results["project"]["projects"].values():
+            t.head(f"project: {r['project']} from PyPI (ruff, ruff format, mypy, tests)")
+            t.series(r, "best shell")
+            split = r["series"][r["best_split"]]
+            t.line(f"parex / {split['label'].removeprefix('shell: ')}: {num(r['vs_split']):.2f}x")
+            t.title("  each tool alone (one unmeasured warm-up run each):")
+            for name, wall in r["alone"].items():
+                t.row(f"  {name}", wall)
+            t.title("  where the time goes, pytest --parex:")
+            par = r["series"]["parex"]
+            where_the_time_goes(t, par)
+            for key, value in par.items():
+                if key.startswith("duration:"):
+                    t.row(f"  check {key.split(':', 1)[1].removesuffix('_median')}", value)
+            t.lines.extend(f"  note: {n}" for n in r["notes"])
+    if "startup" in results:
+        for r in results["startup"]["projects"].values():
+            t.head(f"startup: {r['project']} (its gate: ruff, ruff format, mypy, 2 shards)")
+            t.series(r)
+            for v, label in BYTECODE.items():
+                t.title(f"  where the time goes, unchanged rerun [{label}]:")
+                where_the_time_goes(t, r["series"][f"rerun_{v}"])
+                plan = num(r["series"][f"plan_{v}"]["wall_median"])
+                nocache = num(r["series"][f"plan_nocache_{v}"]["wall_median"])
+                t.line(f"  the result cache's keys and decisions: ~{fmt(plan - nocache)}")
+            for v, label in BYTECODE.items():
+                fc = r["first_check"][v]
+                t.line(
+                    f"the gate's first run [{label}]: its first check started "
+                    f"{fmt(fc['process_to_first_start'])} after the process "
+                    f"({fmt(fc['before_gate'])} to the gate's start, "
+                    f"{fmt(fc['first_start'])} more)"
+                )
+            f = r["floors"]
+            python = num(f["python"]["wall_median"])
+            imported = num(f["import_pytest"]["wall_median"])
+            t.title("  imports [bytecode written] (each after the interpreter's start):")
+            t.row("  python -c pass", python)
+            t.row("  import pytest", imported - python)
+            for key in ("import_xdist", "import_rich", "import_gate"):
+                t.row("  " + f[key]["label"], num(f[key]["wall_median"]) - imported)
+            t.lines.extend(f"  note: {n}" for n in r["notes"])
     if "cache" in results:
         r = results["cache"]
         t.head(f"cache: {r['files']} files, checks data (reads), lint (no reads), tests")
@@ -1808,11 +2171,19 @@ def table(results: Mapping[str, Any]) -> str:
         t.head(f"selfgate: this repository's own gate ({r['files']} files, a copy)")
         for i, first in enumerate(r["first"]):
             t.row(
-                "first run (everything runs)" if i == 0 else f"first run, attempt {i + 1}",
+                "fresh clone, first run" if i == 0 else f"first run, attempt {i + 1}",
                 first["wall"],
                 first["cpu"],
                 f"exit code {first['returncode']}",
             )
+        runs = [("balanced", "everything again, balanced on remembered durations")]
+        runs.append(("sizes", "fresh clone without its committed durations (as they go)"))
+        for key, label in runs:
+            found = r.get(key) or {}
+            if found:
+                t.row(label, found["wall"], found["cpu"], f"exit code {found['returncode']}")
+                shards = {k: v for k, v in found["durations"].items() if "[" in k}
+                t.line("  shards: " + ", ".join(f"{k} {fmt(v)}" for k, v in sorted(shards.items())))
         t.series(r)
         if r["not_cached_last"]:
             t.line(f"ran again in the last rerun: {', '.join(r['not_cached_last'])}")
@@ -2106,8 +2477,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--project",
-        default=DEFAULT_PROJECT,
-        help=f"The PyPI project of the project section, NAME==VERSION (default {DEFAULT_PROJECT})",
+        default=DEFAULT_PROJECTS,
+        help="The PyPI projects of the project and startup sections, NAME==VERSION, "
+        f"comma-separated (default {DEFAULT_PROJECTS})",
     )
     parser.add_argument(
         "--project-deps",
@@ -2125,6 +2497,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown or args.reps < 1:
         parser.error(f"unknown section(s) {unknown}" if unknown else "--reps must be >= 1")
+    try:
+        tox = find_tox(args.tox) if "overhead" in only else None
+    except BenchError as exc:
+        parser.error(str(exc))
     results: dict[str, Any] = {"machine_before": machine(), "reps": args.reps}
     warning = load_warning(results["machine_before"]["loadavg"][0])
     print(f"load average {results['machine_before']['loadavg']}", file=sys.stderr)
@@ -2134,10 +2510,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = Path(tmp).resolve()
         workdir = Path(args.workdir).resolve() if args.workdir else root / "workdir"
         deps = [d.strip() for d in args.project_deps.split(",") if d.strip()]
+        specs = [d.strip() for d in args.project.split(",") if d.strip()]
         runners: dict[str, Callable[[], dict[str, Any]]] = {
-            "overhead": lambda: overhead(root, args.reps, find_tox(args.tox)),
+            "overhead": lambda: overhead(root, args.reps, tox),
             "cpu": lambda: cpu_bound(root, args.reps, args.cpu_iterations),
-            "project": lambda: project(root, args.reps, args.project, workdir, deps),
+            "project": lambda: project(root, args.reps, specs, workdir, deps),
+            "startup": lambda: startup(root, args.reps, specs, workdir, deps),
             "cache": lambda: cache(root, args.reps, args.files),
             "selfgate": lambda: selfgate(root, args.reps),
             "scheduling": lambda: scheduling(root, args.reps),

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,17 @@ def consumes(parser: pytest.Parser, option: str, following: str) -> bool:
     return following not in (getattr(namespace, FILE_OR_DIR, None) or [])
 
 
+def positional_args(parser: pytest.Parser, argv: Sequence[str]) -> list[str] | None:
+    """The test paths and node ids pytest takes from ``argv`` (an option's value is not one:
+    ``--deselect tests/a.py``, ``-k slow``), as this session's parser reads them; None when it
+    cannot tell (a usage error)."""
+    try:
+        namespace, _ = parser.parse_known_and_unknown_args(list(argv))
+    except pytest.UsageError:
+        return None
+    return [str(p) for p in getattr(namespace, FILE_OR_DIR, None) or []]
+
+
 def reparse_known_args(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     """Recompute ``early_config.known_args_namespace`` from ``args``, as pytest did just before
     calling ``pytest_load_initial_conftests``.
@@ -93,6 +105,59 @@ def reparse_known_args(early_config: pytest.Config, parser: pytest.Parser, args:
     if getattr(fresh, "confcutdir", None) is None:
         fresh.confcutdir = getattr(old, "confcutdir", None)
     early_config.known_args_namespace = fresh
+
+
+def initial_conftests(early_config: pytest.Config, anchor: Path | None) -> Callable[[], None]:
+    """Make pytest's own ``pytest_load_initial_conftests`` (which runs after the caller's
+    wrapper) load only the conftest files of ``anchor``'s directory and its parents up to
+    ``confcutdir`` -- or none at all when ``anchor`` is None. Returns the undo.
+
+    pytest anchors the initial conftests at ``known_args_namespace.file_or_dir`` (or
+    ``testpaths``) *and* the ``test*`` directories below each directory anchor; a file anchor
+    has none. ``noconftest`` there is what ``--noconftest`` sets: pytest keeps it for every
+    later lookup (the fs hook proxies of collected nodes), so no conftest loads afterwards
+    either. pytest 8.3 and 9.2 alike.
+    """
+    namespace = early_config.known_args_namespace
+    if anchor is None:
+        namespace.noconftest = True
+        return lambda: None
+    saved = getattr(namespace, FILE_OR_DIR, None)
+    setattr(namespace, FILE_OR_DIR, [str(anchor)])
+
+    def undo() -> None:
+        setattr(namespace, FILE_OR_DIR, saved)
+
+    return undo
+
+
+def unknown_ini_keys(config: pytest.Config) -> list[str]:
+    """Keys of the ini file that no loaded plugin registered (``Config._get_unknown_ini_keys``,
+    pytest 8.3 and 9.2; what pytest's "Unknown config option" check reads after collection)."""
+    get = getattr(config, "_get_unknown_ini_keys", None)
+    return sorted(get()) if callable(get) else []
+
+
+def leave_unrewritten(package: str) -> None:
+    """Import ``package``'s modules from here on without pytest's assertion rewriting.
+
+    pytest rewrites the modules of every installed plugin (``_mark_plugins_for_rewrite``,
+    before it imports them): parsed, rewritten and compiled anew in every pytest process
+    where it cannot cache the result (``PYTHONDONTWRITEBYTECODE=1``, read-only installs),
+    0.3-0.5 s for the gate's modules. Their asserts are internal invariants, never a test's:
+    the plain ones serve. ``AssertionRewritingHook._must_rewrite`` holds the marked names and
+    ``_marked_for_rewrite_cache`` the decisions made so far (pytest 8.3 and 9.2).
+    """
+    for hook in sys.meta_path:
+        if type(hook).__name__ != "AssertionRewritingHook":
+            continue
+        marked = getattr(hook, "_must_rewrite", None)
+        cache = getattr(hook, "_marked_for_rewrite_cache", None)
+        if isinstance(marked, set):
+            marked.discard(package)
+        if isinstance(cache, dict):
+            for name in [n for n in cache if n == package or n.startswith(package + ".")]:
+                del cache[name]
 
 
 # ---------------------------------------------------------------------------- xdist's loop

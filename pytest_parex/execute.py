@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pytest_parex import kinds, runner
 from pytest_parex.config import Check
+from pytest_parex.files import publish
 from pytest_parex.kinds.base import RunContext, Verdict
 from pytest_parex.results import CheckResult, Status
 
@@ -61,13 +62,31 @@ def _verdict(
     return kinds.get(check.kind).interpret(check, outcome.returncode, inv, log, ctx)
 
 
+def log_path(check: Check, ctx: RunContext) -> Path:
+    """Where a check's output is kept once it ended (``.parex/logs/NAME.log``)."""
+    return ctx.log_dir / f"{check.file_name}.log"
+
+
+def live_log(check: Check, ctx: RunContext) -> Path:
+    """Where a check's output goes while it runs: in the run's own directory, so two gates
+    at once never write one file; :func:`execute` moves it to :func:`log_path` whole."""
+    return ctx.state_dir / f"{check.file_name}.log"
+
+
 def execute(check: Check, ctx: RunContext) -> CheckResult:
     """Run ``check`` (with its retries) and say what became of it."""
-    kind = kinds.get(check.kind)
-    ctx.log_dir.mkdir(parents=True, exist_ok=True)
     ctx.state_dir.mkdir(parents=True, exist_ok=True)
-    log = ctx.log_dir / f"{check.file_name}.log"
-    log.write_bytes(b"")
+    live = live_log(check, ctx)
+    live.write_bytes(b"")
+    try:
+        result = _execute(check, ctx, live)
+    finally:
+        publish(live, log_path(check, ctx))
+    return result
+
+
+def _execute(check: Check, ctx: RunContext, log: Path) -> CheckResult:
+    kind = kinds.get(check.kind)
     attempts = 0
     duration = cpu = 0.0
     start: float | None = None
@@ -125,7 +144,7 @@ def execute(check: Check, ctx: RunContext) -> CheckResult:
         reason=reason,
         attempts=attempts,
         worker=ctx.worker,
-        log_path=str(log),
+        log_path=str(log_path(check, ctx)),
         returncode=outcome.returncode if outcome else None,
         blocking=check.blocking,
         cpu=cpu,

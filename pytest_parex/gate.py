@@ -18,10 +18,11 @@ import pytest
 
 from pytest_parex import (
     __version__,
+    compat,
     cpubound,
-    discovery,
     options,
     plan,
+    runs,
     testplugins,
     workers,
 )
@@ -32,7 +33,7 @@ from pytest_parex.cache.key import KeyBuilder, KeySettings
 from pytest_parex.config import Check
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
-from pytest_parex.kinds.base import RunContext
+from pytest_parex.kinds.base import PytestLayout, RunContext
 from pytest_parex.modes.base import IdleSummaries, remembered
 from pytest_parex.output import artifacts, live
 from pytest_parex.output.text import rel
@@ -94,6 +95,8 @@ def _read_table(config: pytest.Config) -> tuple[cfg.ParexConfig, Path, dict[str,
         if not parsed.checks:
             raise cfg.ConfigError(f"{path}: [tool.parex] pre-commit: no hook runs here")
         return parsed, path, table
+    from pytest_parex import discovery  # the zero-config gate only
+
     found = discovery.discover(config.rootpath, discovery.load_document(path))
     if not found.table["checks"] and not found.table.get("pre-commit"):
         raise cfg.ConfigError(
@@ -187,13 +190,20 @@ def configure(config: pytest.Config) -> None:
     decision = workers.decide(config, to_run)
     workers.apply_to_xdist(config, decision)
     expected, sources = plan.expected_durations(parex_config, known)
-    context = _context(config, parex_config, path, decision)
+    if workerinput is not None:
+        run_name = str(workerinput.get(runs.WORKER_KEY) or runs.new_name())
+    else:
+        run_name = runs.new_name()
+        if decision.mode.owns_verdict:
+            runs.create(config.rootpath, run_name)
+    context = _context(config, parex_config, path, decision, run_name)
     pytest_cache = getattr(config, "cache", None)
     shares = durations(pytest_cache.get(cpubound.CPU_KEY, {})) if pytest_cache is not None else {}
     run = GateRun(
         config=parex_config,
         config_path=path,
         context=context,
+        run_name=run_name,
         mode=decision.mode,
         why=decision.why,
         capped=decision.capped,
@@ -285,7 +295,7 @@ def _key_settings(
     """What this gate's keys are computed against (the same on its xdist workers)."""
     return KeySettings(
         config.rootpath,
-        _context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
+        _context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1), ""),
         path,
         tuple(exclude),
         tuple(_pythonpath(config)),
@@ -330,7 +340,11 @@ def _inside(path: Path, root: Path) -> str:
 
 
 def _context(
-    config: pytest.Config, parex_config: cfg.ParexConfig, path: Path, decision: workers.Decision
+    config: pytest.Config,
+    parex_config: cfg.ParexConfig,
+    path: Path,
+    decision: workers.Decision,
+    run_name: str,
 ) -> RunContext:
     rootdir = config.rootpath
     workerinput = getattr(config, "workerinput", {})
@@ -339,30 +353,62 @@ def _context(
     return RunContext(
         rootdir=rootdir,
         log_dir=rootdir / parex_config.log_dir,
-        state_dir=rootdir / ".parex" / "run",
+        state_dir=runs.directory(rootdir, run_name),
         config_path=str(path),
         save_baseline=bool(config.getoption("parex_save_baseline")),
+        save_durations=bool(config.getoption("parex_save_durations")),
         worker=str(workerinput.get("workerid", "main")),
         cores=cores,
+        layout=PytestLayout(
+            python_files=tuple(str(p) for p in config.getini("python_files")),
+            testpaths=tuple(str(p) for p in config.getini("testpaths")),
+            norecursedirs=tuple(str(p) for p in config.getini("norecursedirs")),
+            paths=_test_paths(config, parex_config),
+        ),
+        # Local agents, or the lean -n workers the gate starts here (a --tx worker may run
+        # in another checkout or on another machine).
+        shared_state=decision.mode is Mode.LOCAL
+        or (decision.mode is Mode.CONTROLLER and bool(decision.specs)),
     )
 
 
-def _register(config: pytest.Config, run: GateRun) -> None:
-    from pytest_parex.modes import controller, local, plan, worker
+def _test_paths(config: pytest.Config, parex_config: cfg.ParexConfig) -> dict[str, tuple[str, ...]]:
+    """The test paths of each sharded check's pytest arguments (see ``PytestLayout.paths``)."""
+    parser = config.stash.get(testplugins.PARSER, None)
+    if parser is None:
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for check in parex_config.checks:
+        if check.shard is not None and check.base_name not in out:
+            found = compat.positional_args(parser, check.argv)
+            if found is not None:
+                out[check.base_name] = tuple(found)
+    return out
 
+
+def _register(config: pytest.Config, run: GateRun) -> None:
+    # Only this mode's module is imported (the controller's brings execnet along).
     manager = config.pluginmanager
     if run.mode is Mode.WORKER:
+        from pytest_parex.modes import worker
+
         manager.register(worker.WorkerPlugin(config, run), "parex-worker")
         if workers.restore_environ():  # a lean worker the gate started itself
             manager.register(worker.QuietWorker(config), "parex-quiet-worker")
         return
     manager.register(IdleSummaries(), "parex-idle-summaries")
     if run.mode is Mode.PLAN:
-        manager.register(plan.PlanPlugin(config, run), "parex-plan")
+        from pytest_parex.modes import plan as plan_mode
+
+        manager.register(plan_mode.PlanPlugin(config, run), "parex-plan")
         return
     if run.mode is Mode.CONTROLLER:
+        from pytest_parex.modes import controller
+
         manager.register(controller.ControllerPlugin(config, run), "parex-controller")
     else:
+        from pytest_parex.modes import local
+
         manager.register(local.LocalPlugin(config, run), "parex-local")
     live.register(config, config.getoption("parex_progress"))
     artifacts.register(config)

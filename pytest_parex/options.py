@@ -104,6 +104,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="Benchmark checks save their results as the baseline later runs compare with",
     )
     group.addoption(
+        "--parex-save-durations",
+        action="store_true",
+        default=False,
+        help="Tests checks write this run's test durations to their durations file "
+        "(commit it: a fresh checkout's first run is balanced too)",
+    )
+    group.addoption(
         "--parex-fail-fast",
         action="store_true",
         default=None,

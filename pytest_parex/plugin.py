@@ -11,7 +11,10 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_parex import options
+from pytest_parex import compat, options
+
+# The gate's own modules load as plain modules, not rewritten for asserts (see compat).
+compat.leave_unrewritten("pytest_parex")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,12 +33,20 @@ def pytest_load_initial_conftests(
 ) -> Generator[None, None, None]:
     # A tryfirst wrapper runs before every plain implementation, so pytest-cov (a plain
     # tryfirst one) and pytest's own conftest loading already see the gate's arguments, not the
-    # tests' addopts; see pytest_parex.testplugins.
-    if "--parex" in early_config.invocation_params.args:  # cheap: this runs in every pytest
-        from pytest_parex import testplugins
+    # tests' addopts, and load no test conftest; see pytest_parex.testplugins.
+    if "--parex" not in early_config.invocation_params.args:  # cheap: runs in every pytest
+        return (yield)
+    from pytest_parex import testplugins
 
-        testplugins.set_aside(early_config, parser, args)
-    return (yield)
+    if not testplugins.set_aside(early_config, parser, args):
+        return (yield)
+    early_config.stash[testplugins.PARSER] = parser
+    undo = testplugins.leave_conftests(early_config)
+    try:
+        return (yield)
+    finally:
+        undo()
+        testplugins.accept_ini_keys(early_config, parser)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple
 
+from pytest_parex.files import write_atomic
+
 POLL = 0.05
 """Seconds between two looks at the process, the clock and the cancel flag."""
 TERM_GRACE = 1.0
@@ -117,8 +119,7 @@ def run_process(
     pgid = proc.pid  # start_new_session: the child leads its own group
     child = Child(proc)
     if pgid_file is not None:
-        pgid_file.parent.mkdir(parents=True, exist_ok=True)
-        pgid_file.write_text(str(pgid))
+        write_atomic(pgid_file, str(pgid), durable=False)
     ending, reason = Ending.EXITED, ""
     try:
         with _sigterm_raises():

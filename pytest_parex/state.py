@@ -51,6 +51,8 @@ class GateRun:
     config_path: Path
     context: RunContext
     mode: Mode
+    run_name: str = ""
+    """This run's own state directory under ``.parex/run`` (see :mod:`pytest_parex.runs`)."""
     why: str = ""
     """Why checks run one after another in this process (for the header)."""
     capped: Capped | None = None

@@ -11,7 +11,7 @@ check, pytest-rerunfailures runs a failed one again) or breaks it (pytest-cov de
 start-up that the session is not distributed, then the gate starts xdist workers:
 INTERNALERROR).
 
-Two measures, both only when ``--parex`` is on the command line:
+Three measures, all only when ``--parex`` is on the command line:
 
 * **Options** (:func:`set_aside`): the gate session takes its options from the command line.
   What the ini file's ``addopts`` and ``PYTEST_ADDOPTS`` add is set aside before any plugin
@@ -20,6 +20,13 @@ Two measures, both only when ``--parex`` is on the command line:
   load conftest files, and ``--color``. pytest-cov's options are set aside from the command
   line too: the checks run in subprocesses, so coverage of the gate measures nothing. The
   header line names what was set aside (:func:`header_lines`).
+* **conftest.py files** (:func:`leave_conftests`): they are the tests' setup -- fixtures,
+  hypothesis profiles, imports of the test dependencies -- and only the checks' child pytest
+  needs them. The gate session loads none, so a slow one does not delay the first check and
+  a broken one (a test dependency missing) fails the checks that run the tests, not the gate.
+  The one exception is the gate's own: ``conftest.py`` in the rootdir when it implements a
+  ``pytest_parex_*`` hook (it names one). ini keys that only a conftest registers are
+  accepted (:func:`accept_ini_keys`): the tests' pytest checks them.
 * **Plugins** (:func:`marks`): check items carry the opt-out markers of the per-test plugins
   that are loaded (``timeout(0)``, ``flaky(reruns=0)``); each plugin documents its marker as
   taking precedence over its ini key, environment variable and option. The gate has its own
@@ -32,6 +39,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -167,6 +175,9 @@ def _by_source(options: Iterable[tuple[str, str]]) -> str:
 
 
 SET_ASIDE = pytest.StashKey[SetAside]()
+PARSER = pytest.StashKey[pytest.Parser]()
+"""The session's argument parser (it knows every loaded plugin's options): the gate reads the
+test paths of a tests check's arguments with it."""
 
 
 def split(
@@ -193,17 +204,18 @@ def split(
     return kept, SetAside(tuple(aside))
 
 
-def set_aside(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+def set_aside(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> bool:
     """From ``pytest_load_initial_conftests`` (a tryfirst wrapper: before every plain
-    implementation, pytest-cov's included): keep in ``args`` only what the gate takes."""
+    implementation, pytest-cov's included): keep in ``args`` only what the gate takes.
+    Returns whether the gate is on (``--parex`` parsed from the command line)."""
     command_line = [str(a) for a in early_config.invocation_params.args]
     if not getattr(parser.parse_known_args(command_line), "parex", False):
-        return
+        return False
     ini = [str(a) for a in early_config.getini("addopts")]
     env = shlex.split(os.environ.get(ENV, ""))
     if [str(a) for a in args] != [*ini, *env, *command_line]:
         early_config.stash[SET_ASIDE] = SetAside(unrecognised=True)
-        return
+        return True
 
     def consumes(option: str, following: str) -> bool:
         return compat.consumes(parser, option, following)
@@ -213,6 +225,38 @@ def set_aside(early_config: pytest.Config, parser: pytest.Parser, args: list[str
     if aside.options:
         args[:] = kept
         compat.reparse_known_args(early_config, parser, args)
+    return True
+
+
+HOOK_PREFIX = b"pytest_parex_"
+
+
+def gate_conftest(rootpath: Path) -> Path | None:
+    """The rootdir's ``conftest.py`` when it implements a gate hook (names a
+    ``pytest_parex_*`` function): the one conftest file the gate session loads."""
+    path = rootpath / "conftest.py"
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return None
+    return path if HOOK_PREFIX in text else None
+
+
+def leave_conftests(early_config: pytest.Config) -> Callable[[], None]:
+    """From the same wrapper, before pytest loads the initial conftests: load none but the
+    gate's own (:func:`gate_conftest`). Returns what undoes the change once they are loaded.
+    ``--noconftest`` given: nothing to do."""
+    if getattr(early_config.known_args_namespace, "noconftest", False):
+        return lambda: None
+    return compat.initial_conftests(early_config, gate_conftest(early_config.rootpath))
+
+
+def accept_ini_keys(early_config: pytest.Config, parser: pytest.Parser) -> None:
+    """ini keys no loaded plugin knows (a test conftest registers them) are the tests':
+    accepted here, so ``strict_config`` and ``filterwarnings = error`` do not fail the gate
+    over them. The checks' own pytest loads that conftest and checks them."""
+    for key in compat.unknown_ini_keys(early_config):
+        parser.addini(key, help="(read by the tests' own pytest, not by the gate)")
 
 
 def header_lines(config: pytest.Config) -> list[str]:

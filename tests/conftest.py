@@ -245,9 +245,8 @@ class Project:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        logs = [self.path / ".parex" / "logs" / f"{name}.log" for name in started]
         deadline = time.monotonic() + 90
-        while not all(p.exists() and "starting" in p.read_text() for p in logs):
+        while not all(self.live_log_says(name, "starting") for name in started):
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 out, _ = proc.communicate(timeout=30)
@@ -261,6 +260,18 @@ class Project:
             out, _ = proc.communicate(timeout=30)
             pytest.fail("the gate was still running 60 s after Ctrl-C:\n" + out.decode("replace"))
         return proc.returncode, out.decode(errors="replace")
+
+    def live_log_says(self, name: str, text: str) -> bool:
+        """Whether the log of check ``name`` says ``text`` while the check runs (in its run's
+        own directory, ``.parex/run/RUN/NAME.log``) or after it ended (``.parex/logs``)."""
+        parex = self.path / ".parex"
+        for log in [*parex.glob(f"run/*/{name}.log"), parex / "logs" / f"{name}.log"]:
+            try:
+                if text in log.read_text(errors="replace"):
+                    return True
+            except OSError:
+                continue
+        return False
 
     def leftovers(self) -> list[str]:
         return processes_with(self.token)

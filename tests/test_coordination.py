@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -316,7 +317,13 @@ def test_killed_worker_of_a_shard_takes_the_shards_processes_and_log(project: Pr
         "    time.sleep(60)\n"
     )
     (tests / "test_b.py").write_text("def test_fine():\n    pass\n")
-    project.write({"tests": {"pytest": ["-q", "-s", "tests"], "shards": 2}})
+    # Committed durations: one file a shard (by size, test_a.py alone would outweigh a share
+    # and its one test could land beside test_b's).
+    durations = {"tests/test_a.py::test_kills_its_worker": 1.0, "tests/test_b.py::test_fine": 1.0}
+    (project.path / ".test_durations").write_text(json.dumps(durations))
+    project.write(
+        {"tests": {"pytest": ["-q", "-s", "tests"], "shards": 2, "durations": ".test_durations"}}
+    )
     result = project.pytester.runpytest_subprocess("--parex", "-n", "2", timeout=120)
     assert result.ret == 1, result.stdout.str()
     result.stdout.fnmatch_lines_random(

@@ -413,7 +413,7 @@ def test_any_toml_document_is_a_plan_or_a_one_line_usage_error(
 def test_a_supervisor_that_breaks_makes_its_check_an_error_not_a_hang(project: Project) -> None:
     """A bug in the gate's own code while it supervises a check (here: execute raising) ends
     that check as an error; the other checks and the verdict go on."""
-    (project.path / "conftest.py").write_text(
+    (project.path / "breaker.py").write_text(
         "import pytest_parex.modes.local as local\n"
         "real = local.execute\n"
         "def execute(check, context):\n"
@@ -428,7 +428,9 @@ def test_a_supervisor_that_breaks_makes_its_check_an_error_not_a_hang(project: P
             "fine": {"agent": "test-runner", "run": project.rec("fine", 0)},
         }
     )
-    result = project.pytester.runpytest_subprocess("--parex", "--parex-no-cache", timeout=120)
+    result = project.pytester.runpytest_subprocess(
+        "-p", "breaker", "--parex", "--parex-no-cache", timeout=120
+    )
     assert result.ret == 1, result.stdout.str()
     result.stdout.fnmatch_lines_random(
         [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import sys
 import textwrap
@@ -132,20 +134,23 @@ def test_tests_kind_reports_counts_from_the_child(
 
 
 SHARDED = {
-    # A shard's session ends only once both shards' sessions have started (sync.py, bounded):
-    # two passing shards prove they ran side by side; the done markers prove they waited.
+    # A shard's test ends only once both shards have started a test (sync.py, bounded): two
+    # passing shards prove they ran side by side (and each took some of the suite); the done
+    # markers prove they waited.
     "tests/conftest.py": """
         import os
+        import pytest
         import sync
         NAME = os.environ.get("PYTEST_PAREX_CHECK", "plain").replace("/", "-")
         def shards():
             return [n for n in sync.started() if n.startswith("tests[")]
-        def pytest_sessionstart(session):
-            sync.touch(sync.marker("started", NAME))
-        def pytest_sessionfinish(session):
+        @pytest.fixture(autouse=True)
+        def together():
             if NAME.startswith("tests["):
+                sync.touch(sync.marker("started", NAME))
                 sync.wait_for(NAME, "both shards to start", lambda: len(shards()) >= 2)
                 sync.touch(sync.marker("done", NAME))
+            yield
     """,
     **{
         f"tests/test_{n}.py": f"""
@@ -157,9 +162,10 @@ SHARDED = {
 }
 
 
-def _tests_of(project: Project, report: str) -> list[str]:
-    data = json.loads((project.path / ".parex" / "run" / report).read_text())
-    return sorted(t[0] for t in data["tests"])
+def _tests_of(project: Project, check: str, report: str = "r.json") -> list[str]:
+    """The tests a check's child pytest ran, from the gate's JSON report."""
+    (found,) = [c for c in project.json_report(report)["checks"] if c["name"] == check]
+    return sorted(found["figures"]["tests"])
 
 
 def test_shards_cover_every_test_once_and_overlap(project: Project) -> None:
@@ -168,11 +174,11 @@ def test_shards_cover_every_test_once_and_overlap(project: Project) -> None:
         {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
         agents={"test-runner": 2},
     )
-    result = project.pytester.runpytest_subprocess("--parex")
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["tests[[]1/2]*passed*", "tests[[]2/2]*passed*"])
-    first = _tests_of(project, "tests.shard-1-of-2.pytest.json")
-    second = _tests_of(project, "tests.shard-2-of-2.pytest.json")
+    first = _tests_of(project, "tests[1/2]")
+    second = _tests_of(project, "tests[2/2]")
     assert first and second and not set(first) & set(second)
     assert sorted(p.name for p in (project.path / "sync" / "done").iterdir()) == [
         "tests[1-2]",
@@ -180,9 +186,9 @@ def test_shards_cover_every_test_once_and_overlap(project: Project) -> None:
     ]
 
     project.write({"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"]}})
-    result = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json", *NO_XDIST)
     assert result.ret == 0
-    assert sorted(first + second) == _tests_of(project, "tests.pytest.json")
+    assert sorted(first + second) == _tests_of(project, "tests")
     assert len(first + second) == 8
 
 
@@ -308,8 +314,9 @@ def test_zero_config_explains_itself(project: Project) -> None:
 @pytest.mark.parametrize("where", [["-n", "2"], []], ids=["xdist-workers", "local-agents"])
 def test_every_kind_on_lean_workers_and_local_agents(project: Project, where: list[str]) -> None:
     """Review, sharded tests, benchmarks and leaks in one gate, in a project with its own
-    conftest.py (an autouse fixture and a hook) and third-party plugins installed
-    (pytest-benchmark, hypothesis): on -n 2's lean xdist workers and on local agents."""
+    conftest.py (an autouse fixture and a hook: the tests', not the gate's) and third-party
+    plugins installed (pytest-benchmark, hypothesis): on -n 2's lean xdist workers and on
+    local agents."""
     _write(
         project,
         {
@@ -355,15 +362,232 @@ def test_every_kind_on_lean_workers_and_local_agents(project: Project, where: li
         "--parex", "--parex-no-cache", *where, timeout=300
     )
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["project conftest loaded"])
+    # The conftest is the tests' setup: their child pytest loads it (test_b needs its
+    # fixture), the gate session does not (its header hook never ran there).
+    assert "project conftest loaded" not in result.stdout.str()
     result.stdout.fnmatch_lines_random(
         [
             "lint*code-reviewer*passed*no issues*",
-            "tests[[]1/2[]]*test-runner*passed*1 passed*",
-            "tests[[]2/2[]]*test-runner*passed*1 passed*",
+            # (on a first run the shards take the files as they go: either may run both)
+            "tests[[]1/2[]]*test-runner*passed*",
+            "tests[[]2/2[]]*test-runner*passed*",
             "bench*test-runner*passed*1 benchmark*",
             "leaks*debugger*passed*no leaks in 2 tests*",
         ]
     )
     how = "*; 2 xdist workers*" if where else "*; 4 local agents*"
     result.stdout.fnmatch_lines([how])
+
+
+EMPTY_CASES = {
+    # pytest arguments -> the failed check's detail
+    "collect-only": (["--co", "tests"], "no test ran (3 collected)"),
+    "nothing-selected": (["-k", "no_such_test", "tests"], "no tests ran"),
+    "all-skipped": (["-m", "plain", "tests"], "no test ran: 1 skipped"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EMPTY_CASES))
+def test_a_tests_check_that_runs_no_test_fails(project: Project, case: str) -> None:
+    """README: a tests check that runs no test fails -- ``--co`` included (it exits 0), and a
+    suite whose every selected test is skipped. A shard whose share of a suite with tests is
+    empty passes; the shards of a suite that runs nothing fail like one check."""
+    args, why = EMPTY_CASES[case]
+    _write(
+        project,
+        {
+            "tests/test_a.py": """
+                import pytest
+                def test_one(): pass
+                def test_two(): pass
+                @pytest.mark.plain
+                @pytest.mark.skip(reason="not here")
+                def test_skipped(): pass
+            """,
+            "tests/conftest.py": """
+                def pytest_configure(config):
+                    config.addinivalue_line("markers", "plain: a marker to select by")
+            """,
+        },
+    )
+    project.write(
+        {
+            "tests": {"pytest": ["-q", "-p", "no:cacheprovider", *args]},
+            "shards": {"pytest": ["-q", "-p", "no:cacheprovider", *args], "shards": 2},
+        },
+        agents={"test-runner": 2},
+    )
+    result = project.pytester.runpytest_subprocess(
+        "--parex", "--parex-no-cache", "--parex-json=r.json"
+    )
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines([f"tests *failed*{why}*"])
+    shards = {c["name"]: c for c in project.json_report("r.json")["checks"] if "[" in c["name"]}
+    # The shard that held the suite's tests (or both) failed; one whose share was empty while
+    # the other held a skipped test may pass -- the gate fails either way.
+    assert any(c["status"] == "failed" for c in shards.values()), shards
+    for c in shards.values():
+        assert c["status"] == "failed" or "no test ran in this shard" in c["detail"], c
+
+
+def test_an_empty_shard_of_a_suite_with_tests_passes(project: Project) -> None:
+    _write(project, {"tests/test_a.py": "def test_one():\n    pass\n"})
+    project.write(
+        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
+        agents={"test-runner": 2},
+    )
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-no-cache")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines_random(
+        [
+            "tests[[]*/2[]]*passed*1 passed*",
+            "tests[[]*/2[]]*passed*no test ran in this shard, 1 in the others*",
+        ]
+    )
+
+
+def _shard_tests(project: Project, report: str = "r.json") -> list[list[str]]:
+    checks = sorted(project.json_report(report)["checks"], key=lambda c: c["name"])
+    return [sorted(c["figures"]["tests"]) for c in checks if c["name"].startswith("tests[")]
+
+
+# test_0slow.py is the smallest file: with no durations the shards take it last, and its
+# test waits (bounded) until every other test has run. A split made in advance that gives its
+# shard another test to run after it (by file count: test_0slow.py, test_b.py) deadlocks and
+# fails; shards that take files as they go run the other three meanwhile.
+AS_THEY_GO = {
+    "tests/test_0slow.py": """
+        import os, time
+        def test_slow():
+            deadline = time.monotonic() + 30
+            while len(os.listdir("done") if os.path.isdir("done") else []) < 3:
+                assert time.monotonic() < deadline, "the other tests never ran"
+                time.sleep(0.02)
+    """,
+    **{
+        f"tests/test_{n}.py": f"""
+            import os
+            # padding: a bigger file than test_0slow.py {"x" * 200}
+            def test_{n}():
+                os.makedirs("done", exist_ok=True)
+                open(os.path.join("done", "{n}"), "w").close()
+        """
+        for n in "abc"
+    },
+}
+
+
+@pytest.mark.parametrize("how", [(), ("-n", "2")], ids=["local", "xdist-workers"])
+def test_a_first_run_takes_the_test_files_as_it_goes(
+    project: Project, how: tuple[str, ...]
+) -> None:
+    """Nothing remembered, nothing committed (a fresh clone): the shards take the test files
+    as they go, biggest first, so a small file of slow tests does not hold a shard back
+    while the other idles; every test runs exactly once."""
+    _write(project, AS_THEY_GO)
+    project.write(
+        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
+        agents={"test-runner": 2},
+    )
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json", *how)
+    assert result.ret == 0, result.stdout.str()
+    first, second = _shard_tests(project)
+    assert not set(first) & set(second)
+    assert sorted(first + second) == [
+        "tests/test_0slow.py::test_slow",
+        *(f"tests/test_{n}.py::test_{n}" for n in "abc"),
+    ]
+
+
+FIXTURES = {
+    # A file big enough to be taken test by test, with a module fixture that logs its set-up
+    # and tear-down; small files in other directories.
+    "tests/a/test_big.py": "import os\nimport pytest\n\n"
+    + """
+@pytest.fixture(scope="module")
+def resource():
+    with open("fixture.log", "a") as fh:
+        fh.write(f"up {os.getpid()}\\n")
+    yield
+    with open("fixture.log", "a") as fh:
+        fh.write(f"down {os.getpid()}\\n")
+"""
+    + "".join(f"\ndef test_{i}(resource):\n    pass\n" for i in range(30)),
+    "tests/b/test_x.py": "def test_x():\n    pass\n",
+    "tests/c/test_y.py": "def test_y():\n    pass\n",
+}
+
+
+def test_shards_taking_tests_one_by_one_tear_fixtures_down_as_a_plain_run(
+    project: Project,
+) -> None:
+    """A shard taking a big file's tests one by one runs each with the next test *it* runs
+    as pytest's ``nextitem``: here the other shard took every odd test of the big file (its
+    claims are there already), and this shard's module fixture is torn down once, before the
+    files in other directories run -- no "previous item was not torn down properly"."""
+    _write(project, FIXTURES)
+    claims = project.path / "claims"
+    claims.mkdir()
+    theirs = claims / ".shard-1"
+    theirs.write_text("1")
+    for i in range(1, 30, 2):
+        unit = f"tests/a/test_big.py::test_{i}"
+        digest = hashlib.blake2b(unit.encode(), digest_size=12).hexdigest()
+        os.link(theirs, claims / digest)
+    plan = {
+        "version": 1,
+        "shards": 2,
+        "dynamic": str(claims),
+        "weights": {"tests/a/test_big.py": 3000, "tests/b/test_x.py": 30, "tests/c/test_y.py": 30},
+        "split": ["tests/a/test_big.py"],
+    }
+    (project.path / "plan.json").write_text(json.dumps(plan))
+    result = project.pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "pytest_parex.child.shard",
+        "--parex-shard=1/2",
+        "--parex-shard-plan=plan.json",
+        "tests",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=17)  # the 15 even tests, test_x, test_y
+    events = (project.path / "fixture.log").read_text().split()
+    assert [e for e in events if e in ("up", "down")] == ["up", "down"], events
+
+
+def test_committed_durations_balance_a_checkout_with_no_history(project: Project) -> None:
+    """``--parex-save-durations`` writes the measured durations to the ``durations`` file
+    (pytest-split's format); a checkout without pytest's cache balances its first run on
+    that file."""
+    _write(project, {f"tests/test_{n}.py": f"def test_{n}():\n    pass\n" for n in "abcd"})
+    project.write(
+        {
+            "tests": {
+                "pytest": ["-q", "-p", "no:cacheprovider", "tests"],
+                "shards": 2,
+                "durations": ".test_durations",
+            }
+        },
+        agents={"test-runner": 2},
+    )
+    saved = project.pytester.runpytest_subprocess("--parex", "--parex-save-durations")
+    assert saved.ret == 0, saved.stdout.str()
+    saved.stdout.fnmatch_lines(
+        ["parex: saved the durations of 4 tests of tests to .test_durations"]
+    )
+    durations = json.loads((project.path / ".test_durations").read_text())
+    every = [f"tests/test_{n}.py::test_{n}" for n in "abcd"]
+    assert sorted(durations) == every
+    assert all(isinstance(v, float) and v >= 0 for v in durations.values())
+    # A fresh clone of a project where test_c is known to be slow: it runs alone.
+    shutil.rmtree(project.path / ".pytest_cache")
+    durations = dict.fromkeys(every, 0.01) | {"tests/test_c.py::test_c": 5.0}
+    (project.path / ".test_durations").write_text(json.dumps(durations))
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json")
+    assert result.ret == 0, result.stdout.str()
+    assert sorted(_shard_tests(project)) == [
+        ["tests/test_a.py::test_a", "tests/test_b.py::test_b", "tests/test_d.py::test_d"],
+        ["tests/test_c.py::test_c"],
+    ]

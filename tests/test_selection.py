@@ -80,8 +80,11 @@ def test_checks_removed_without_deselection_fail_the_gate(
     silently removes from the collection are errors, and the gate fails even though every
     check that ran passed."""
     _three(project)
-    (project.path / "conftest.py").write_text(DROP_TWO)
-    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json", *how)
+    # A plugin of the project's (-p: the gate session loads it, as every session does).
+    (project.path / "dropper.py").write_text(DROP_TWO)
+    result = project.pytester.runpytest_subprocess(
+        "-p", "dropper", "--parex", "--parex-json=r.json", *how
+    )
     assert result.ret == 1, result.stdout.str()
     line = (
         "parex: failed: 2 checks (lint, types) removed from the collection without being "
@@ -115,8 +118,11 @@ def test_an_empty_collection_is_a_failure_unless_the_user_deselected_everything(
     chosen = project.pytester.runpytest_subprocess("--parex", "-k", "nothing_matches", *how)
     assert chosen.ret == pytest.ExitCode.NO_TESTS_COLLECTED, chosen.stdout.str()
     chosen.stdout.fnmatch_lines(["*3 deselected*"])
-    # A hook that empties the collection: nothing ran, and that is a failed gate, not 5.
+    # A hook that empties the collection: nothing ran, and that is a failed gate, not 5. It
+    # lives in the rootdir's conftest.py, which the gate loads because it implements a gate
+    # hook (pytest_parex_*).
     (project.path / "conftest.py").write_text(
+        "def pytest_parex_gate_finished(config, gate):\n    pass\n\n"
         "def pytest_collection_modifyitems(items):\n    items.clear()\n"
     )
     emptied = project.pytester.runpytest_subprocess("--parex", *how)

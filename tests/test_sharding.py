@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_parex.child.shard import group_by_file, split, units
+from pytest_parex.child.shard import (
+    Taker,
+    assign,
+    by_fraction,
+    group_by_file,
+    plan,
+    plan_as_they_go,
+    position,
+    split,
+    units,
+    water_fill,
+)
+from pytest_parex.kinds.base import PytestLayout
+from pytest_parex.kinds.tests import sizes_of_test_files
 
 
 def _load(shard: list[str], durations: dict[str, float]) -> float:
@@ -200,3 +217,182 @@ def test_units_keep_a_file_whole_or_split_it_entirely(
             assert n == 1 or count == 1 or weights[file] <= share + 1e-9
     loads = [_load(shard, weights) for shard in split(sorted(weights), n, weights)]
     assert max(loads) <= sum(weights.values()) / n + max(weights.values()) + 1e-6
+
+
+# ---------------------------------------------------------------------------- the gate's plan
+
+
+def _shards_of(mapping: dict[str, int], n: int) -> list[list[str]]:
+    out: list[list[str]] = [[] for _ in range(n)]
+    for nodeid, index in sorted(mapping.items()):
+        out[index].append(nodeid)
+    return out
+
+
+def test_plan_places_whole_files_and_every_shard_follows_it() -> None:
+    files = {"t/a.py": 5.0, "t/b.py": 3.0, "t/c.py": 2.0}
+    table = plan(files, {}, 2, source="remembered durations")
+    assert table["files"] == {"t/a.py": 0, "t/b.py": 1, "t/c.py": 1}
+    assert table["loads"] == [5.0, 5.0] and table["split"] == []
+    ids = ["t/a.py::x", "t/a.py::y", "t/b.py::z", "t/c.py::w"]
+    assert _shards_of(assign(ids, 2, table), 2) == [
+        ["t/a.py::x", "t/a.py::y"],
+        ["t/b.py::z", "t/c.py::w"],
+    ]
+
+
+def test_plan_shares_a_heavy_file_out_in_the_proportions_that_even_the_shards() -> None:
+    files = {"t/more.py": 12.0, "t/a.py": 1.0, "t/b.py": 1.0}
+    table = plan(files, {}, 2)
+    assert table["split"] == ["t/more.py"]
+    assert table["fractions"] == [0.5, 0.5] and table["loads"] == [7.0, 7.0]
+    # One of its tests known (4 s): a unit of its own; the rest evens the shards out.
+    table = plan(files, {"t/more.py::t0": 4.0, "t/a.py::x": 1.0}, 2)
+    assert table["tests"] == {"t/more.py::t0": 0}
+    assert table["files"] == {"t/a.py": 1, "t/b.py": 1}
+    assert table["fractions"] == [3 / 8, 5 / 8]
+    assert table["loads"] == [7.0, 7.0]
+
+
+def test_water_fill() -> None:
+    assert water_fill([3.0, 0.0], 7.0) == [2 / 7, 5 / 7]
+    assert water_fill([10.0, 0.0], 4.0) == [0.0, 1.0]
+    assert water_fill([1.0, 1.0, 1.0], 0.0) == [1 / 3, 1 / 3, 1 / 3]
+
+
+def test_by_fraction_is_stable_and_proportional() -> None:
+    ids = [f"t/more.py::test_{i}" for i in range(4000)]
+    first = [by_fraction(nodeid, [0.25, 0.75]) for nodeid in ids]
+    assert first == [by_fraction(nodeid, [0.25, 0.75]) for nodeid in ids]
+    assert 0.22 < first.count(0) / len(ids) < 0.28
+    assert all(0.0 <= position(nodeid) < 1.0 for nodeid in ids[:50])
+    # A shard with no part gets nothing.
+    assert {by_fraction(nodeid, [0.0, 1.0, 0.0]) for nodeid in ids} == {1}
+
+
+def test_assign_without_a_plan_splits_what_it_collected_by_count() -> None:
+    ids = [f"t/f{i}.py::test" for i in range(5)]
+    unit, weights = units(ids, 2)
+    expected = split(sorted(set(unit.values())), 2, weights)
+    for table in ({}, {"version": 1, "shards": 3, "files": {"t/f0.py": 2}}, {"version": 99}):
+        got = _shards_of(assign(ids, 2, table), 2)
+        assert got == [[f"{f}::test" for f in shard] for shard in expected], table
+
+
+def test_files_the_plan_does_not_know_fill_the_lighter_shards() -> None:
+    table = plan({"t/a.py": 3.0, "t/b.py": 2.0, "t/c.py": 2.0}, {}, 2)
+    assert table["loads"] == [3.0, 4.0] and table["unit"] == 7 / 3
+    ids = ["t/a.py::x", "t/b.py::y", "t/new.py::z", "t/newer.py::w"]
+    mapping = assign(ids, 2, table)
+    # Each new file weighs a known file's mean (7/3 s) and goes to the lighter shard.
+    assert mapping["t/new.py::z"] == 0  # 3 < 4
+    assert mapping["t/newer.py::w"] == 1  # 4 < 3 + 7/3
+
+
+@settings(database=None)
+@given(
+    layout=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=8),
+    n=st.integers(min_value=1, max_value=4),
+    seconds=st.lists(st.floats(min_value=0, max_value=20), min_size=1, max_size=40),
+    known=st.integers(min_value=0, max_value=3),
+    edits=st.lists(st.integers(min_value=0, max_value=200), max_size=6),
+)
+def test_two_collections_with_one_plan_never_disagree_on_a_test_the_plan_knows(
+    layout: list[int], n: int, seconds: list[float], known: int, edits: list[int]
+) -> None:
+    """A shard that collected before an edit and one that collected after: every test whose
+    file (or itself) the plan names gets the same shard in both, so none runs nowhere and none
+    twice; and every collected test gets exactly one shard in [0, n)."""
+    ids = [f"t/f{f}.py::test_{t}" for f, count in enumerate(layout) for t in range(count)]
+    tests = {nodeid: seconds[i % len(seconds)] for i, nodeid in enumerate(ids)}
+    files = {file: sum(tests[i] for i in group) for file, group in group_by_file(ids).items()}
+    table = plan(files, {k: v for i, (k, v) in enumerate(tests.items()) if i % 4 < known}, n)
+    after = list(ids)
+    for e in edits:  # add tests to known files, add files, drop tests
+        if e % 3 == 0:
+            after.append(f"t/f{e % len(layout)}.py::added_{e}")
+        elif e % 3 == 1:
+            after.append(f"t/new{e}.py::test")
+        elif after:
+            after.pop(e % len(after))
+    before_map, after_map = assign(ids, n, table), assign(after, n, table)
+    assert set(before_map) == set(ids) and set(after_map) == set(after)
+    assert all(0 <= i < n for i in [*before_map.values(), *after_map.values()])
+    planned = set(table["files"]) | set(table["split"])
+    for nodeid in set(ids) & set(after):
+        if nodeid.split("::")[0] in planned or nodeid in table["tests"]:
+            assert before_map[nodeid] == after_map[nodeid], nodeid
+
+
+@settings(database=None)
+@given(
+    weights=st.lists(st.floats(min_value=0.1, max_value=100), min_size=1, max_size=30),
+    n=st.integers(min_value=1, max_value=6),
+)
+def test_plan_loads_stay_within_one_file_of_the_average(weights: list[float], n: int) -> None:
+    files = {f"t/f{i:02d}.py": w for i, w in enumerate(weights)}
+    table = plan(files, {}, n)
+    total = sum(weights)
+    assert abs(sum(table["loads"]) - total) < 1e-6 * max(1.0, total)
+    light = [w for f, w in files.items() if f not in table["split"]]
+    assert max(table["loads"]) <= total / n + max(light, default=0.0) + 1e-6
+
+
+# ---------------------------------------------------------------------------- as they go
+
+
+def test_shards_that_take_units_as_they_go_take_each_exactly_once(tmp_path: Path) -> None:
+    sizes = {"t/big.py": 900.0, "t/a.py": 50.0, "t/b.py": 40.0}
+    table = plan_as_they_go(sizes, 2, tmp_path / "claims", source="test file sizes")
+    assert table["split"] == ["t/big.py"] and table["dynamic"] == str(tmp_path / "claims")
+    ids = [*(f"t/big.py::test_{i}" for i in range(4)), "t/a.py::x", "t/a.py::y", "t/b.py::z"]
+    one = Taker(tmp_path / "claims", 0, table["weights"], set(table["split"]))
+    two = Taker(tmp_path / "claims", 1, table["weights"], set(table["split"]))
+    assert [one.unit(i) for i in ids[:5]] == [*ids[:4], "t/a.py"]
+    # Biggest unit first: big.py's tests (900 / 4 each), then a.py (50), then b.py (40).
+    items = [cast(pytest.Item, SimpleNamespace(nodeid=i)) for i in reversed(ids)]
+    assert [item.nodeid for item in one.order(items)] == [
+        *sorted(ids[:4]),
+        "t/a.py::y",
+        "t/a.py::x",
+        "t/b.py::z",
+    ]
+    # Interleaved as two processes would: each unit has one owner, and both agree.
+    owners = {}
+    for nodeid in ids:
+        first, second = one.mine(nodeid), two.mine(nodeid)
+        assert first != second, nodeid
+        owners[nodeid] = 0 if first else 1
+    assert owners["t/a.py::x"] == owners["t/a.py::y"]  # a file stays whole
+    # A third process of shard 2 (its own xdist worker, say) follows shard 2's claims.
+    late = Taker(tmp_path / "claims", 1, table["weights"], set(table["split"]))
+    assert [late.mine(nodeid) for nodeid in ids] == [owners[n] == 1 for n in ids]
+
+
+def test_a_first_run_finds_the_test_files_where_pytest_would(tmp_path: Path) -> None:
+    files = {
+        "tests/test_a.py": "x" * 10,
+        "tests/sub/b_test.py": "x" * 20,
+        "tests/helper.py": "x",
+        "tests/.hidden/test_h.py": "x",
+        "tests/venv/test_v.py": "x",
+        "tests/env/pyvenv.cfg": "",
+        "tests/env/test_e.py": "x",
+        "other/test_o.py": "x" * 5,
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    layout = PytestLayout(testpaths=("tests",))
+    assert sizes_of_test_files(tmp_path, tmp_path, (), layout) == {
+        "tests/sub/b_test.py": 20,
+        "tests/test_a.py": 10,
+    }
+    # Paths given: those (a node id's file too), not testpaths.
+    given = ("other", "tests/test_a.py::test_x")
+    assert sizes_of_test_files(tmp_path, tmp_path, given, layout) == {
+        "other/test_o.py": 5,
+        "tests/test_a.py": 10,
+    }
+    only = PytestLayout(python_files=("*_test.py",))
+    assert sizes_of_test_files(tmp_path, tmp_path, (), only) == {"tests/sub/b_test.py": 20}

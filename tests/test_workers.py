@@ -103,9 +103,11 @@ def pytest_unconfigure(config):
 
 def test_the_gate_does_not_import_hypothesis_for_its_summary(project: Project) -> None:
     pytest.importorskip("_hypothesis_pytestplugin")
-    (project.path / "conftest.py").write_text(RECORD_HYPOTHESIS)
+    (project.path / "record_hypothesis.py").write_text(RECORD_HYPOTHESIS)
     project.write({"a": {"run": project.rec("a", 0)}})
-    result = project.pytester.runpytest_subprocess("--parex", "-p", "no:xdist")
+    result = project.pytester.runpytest_subprocess(
+        "-p", "record_hypothesis", "--parex", "-p", "no:xdist"
+    )
     assert result.ret == 0, result.stdout.str()
     assert (project.path / "hypothesis-imported").read_text() == "False"
 

@@ -7,8 +7,15 @@ This module holds what both sides must agree on: plugin names and the report var
 
 from __future__ import annotations
 
+import pytest
+
 REPORT_ENV = "PYTEST_PAREX_REPORT"
 """The JSON file :mod:`pytest_parex.child.report` writes the child's counts and durations to."""
 REPORT_PLUGIN = "pytest_parex.child.report"
 SHARD_PLUGIN = "pytest_parex.child.shard"
 LEAKS_PLUGIN = "pytest_parex.child.leaks"
+
+SUITE = pytest.StashKey[int]()
+"""The shard plugin's count of the suite before it kept its share; the report writes it."""
+SHARE = pytest.StashKey[int]()
+"""How many tests a shard that takes its units as it goes ran (its share, known at the end)."""

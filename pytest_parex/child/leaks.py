@@ -22,6 +22,7 @@ import fnmatch
 import gc
 import itertools
 import json
+import os
 import re
 import tracemalloc
 from collections.abc import Generator
@@ -330,7 +331,10 @@ class LeakChecker:
             "tests": [asdict(result) for result in self.results],
         }
         self.report.parent.mkdir(parents=True, exist_ok=True)
-        self.report.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        # Whole or not at all: the gate reads it once this process has exited.
+        tmp = self.report.with_name(f".{self.report.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.report)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         leaking = [result.nodeid for result in self.results if result.leaking]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parex.child import REPORT_ENV
+from pytest_parex.child import REPORT_ENV, SHARE, SUITE
 
 
 class _Counter:
@@ -60,9 +60,11 @@ class _Counter:
             "counts": self.counts,
             "durations": self.durations,
             "tests": self.tests,
-            "collected": session.testscollected,
+            "collected": session.config.stash.get(SHARE, session.testscollected),
+            # A shard's suite before it kept its share (none when unsplit).
+            "suite": session.config.stash.get(SUITE, None),
         }
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, self.path)
 

@@ -1,27 +1,48 @@
 """A plugin for the child pytest of one shard of a ``tests`` check
-(``-p pytest_parex.child.shard --parex-shard 2/3 --parex-shard-durations FILE``).
+(``-p pytest_parex.child.shard --parex-shard 2/3 --parex-shard-plan FILE``), and the split
+itself.
 
-Every shard collects the whole suite and keeps its share of the test *files* (of the tests
-themselves when there are fewer files than shards, or of a file that alone outweighs a shard's
-share: :func:`units`), split by :func:`split` on the durations the gate remembered. Every
-shard reads the same durations file, so the shares are disjoint and together cover every
-selected test.
+The gate decides the split once, before any shard starts (:func:`plan`, on the durations it
+remembered or the ones the project committed) and hands every shard the same plan file:
+which shard each test file (or test) goes to. Every shard collects the whole suite and
+keeps the tests the plan gives it (:func:`assign`). A test's shard depends only on the plan
+and the test itself, so two shards whose collections differ (a test file edited between
+them) still never both run, nor both drop, a test the plan knows:
 
-The split must be identical in every shard's process (and on every machine that computes it),
-so nothing here depends on hash or set order.
+* a file the plan names goes whole to its shard, so its module and class fixtures are set
+  up once;
+* a file that alone outweighs a shard's share (one big ``test_more.py``) is shared out test
+  by test: its remembered tests to the shards the plan names, the others by a stable hash of
+  their node id, in the proportions the plan gives;
+* files the plan does not know (new since the durations were taken, or no plan at all) are
+  split among the shards by the greedy split below, from the loads the plan left, as every
+  shard collected them.
+
+With no durations at all, the plan says to take the files as they go instead
+(:class:`Taker`).
+
+Nothing here depends on hash or set order: the split is the same in every shard's process
+and on every machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pytest_parex.child import SHARE, SUITE
+
+PLAN_VERSION = 1
+TAKER = pytest.StashKey["Taker"]()
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -41,27 +62,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=_shard,
         default=None,
         metavar="I/N",
-        help="Run only the I-th of N shards of the selected test files",
+        help="Run only the I-th of N shards of the selected tests",
     )
     group.addoption(
-        "--parex-shard-durations",
+        "--parex-shard-plan",
         default=None,
         metavar="PATH",
-        help="JSON object file -> seconds used to balance the shards",
+        help="The gate's plan of the split (JSON): which shard each file or test goes to",
     )
 
 
-def _durations(path: str | None, section: str) -> Mapping[str, Any]:
-    """One section of the durations file; damaged or missing means "no data" (the split
-    treats values that are not finite non-negative numbers as unknown)."""
+def read_plan(path: str | None) -> Mapping[str, Any]:
+    """The plan file; damaged or missing means "no plan" (:func:`assign` splits what it
+    collected by count then, as every shard does alike)."""
     if not path:
         return {}
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    found = data.get(section) if isinstance(data, dict) else None
-    return found if isinstance(found, dict) else {}
+    return data if isinstance(data, dict) else {}
 
 
 @pytest.hookimpl(trylast=True)
@@ -70,20 +90,328 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if shard is None:
         return
     index, total = shard
-    path = config.getoption("parex_shard_durations")
-    unit, weights = units(
-        [item.nodeid for item in items],
-        total,
-        _durations(path, "files"),
-        _durations(path, "tests"),
-    )
-    shares = split(sorted(set(unit.values())), total, weights)
-    mine = set(shares[index - 1])
-    kept = [item for item in items if unit[item.nodeid] in mine]
-    dropped = [item for item in items if unit[item.nodeid] not in mine]
+    config.stash[SUITE] = len(items)
+    plan_data = read_plan(config.getoption("parex_shard_plan"))
+    usable = plan_data.get("version") == PLAN_VERSION and plan_data.get("shards") == total
+    claims = plan_data.get("dynamic") if usable else None
+    if isinstance(claims, str) and claims:
+        weights = plan_data.get("weights")
+        weights = weights if isinstance(weights, dict) else {}
+        if hasattr(config, "workerinput"):
+            # An xdist worker of this shard: xdist, not this plugin, says what runs next, so
+            # the shards cannot take files as they go. Every shard computes the same plan on
+            # the sizes instead.
+            plan_data = plan(weights, {}, total, source="test file sizes")
+        else:
+            heavy = plan_data.get("split")
+            taker = Taker(
+                Path(claims),
+                index - 1,
+                weights,
+                {f for f in heavy if isinstance(f, str)} if isinstance(heavy, list) else set(),
+            )
+            items[:] = taker.order(items)
+            config.stash[TAKER] = taker
+            return
+    mine = assign([item.nodeid for item in items], total, plan_data)
+    kept = [item for item in items if mine[item.nodeid] == index - 1]
+    dropped = [item for item in items if mine[item.nodeid] != index - 1]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    taker = session.config.stash.get(TAKER, None)
+    if taker is not None and taker.looped:  # the report's "collected": this shard's share
+        session.config.stash[SHARE] = taker.ran
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """pytest's own loop, over the tests this shard takes as it goes: each test runs with the
+    next test *this shard* runs as its ``nextitem`` (so fixtures are torn down as they would
+    be in a plain run of the same tests), which takes the next unit one test ahead."""
+    taker = session.config.stash.get(TAKER, None)
+    if taker is None:
+        return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        errors = session.testsfailed
+        raise session.Interrupted(f"{errors} error{'s' if errors != 1 else ''} during collection")
+    if session.config.option.collectonly:
+        return True  # nothing taken, nothing run: the share is what was collected
+    taker.looped = True
+    items = session.items
+    current = taker.next_mine(items, 0)
+    while current is not None:
+        following = taker.next_mine(items, current + 1)
+        item = items[current]
+        nextitem = items[following] if following is not None else None
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
+        current = following
+    return True
+
+
+# ---------------------------------------------------------------------------- taking as it goes
+
+
+class Taker:
+    """The first run's split, made as the shards go (the gate knows no durations yet, and
+    what a static guess gets wrong -- a small file of slow hypothesis tests -- one shard
+    would wait for): every shard collects the whole suite, runs its units (files; a heavy
+    file's tests one by one) biggest first, and before a unit's first test takes it -- a hard
+    link named after the unit in the run's claims directory, which exists at most once. A
+    unit another shard took is passed over. So each unit runs in exactly one shard, whatever
+    each collected, and a shard that is done with its unit takes the next one left: the
+    shards end together, up to one unit."""
+
+    def __init__(
+        self, claims: Path, index: int, weights: Mapping[str, Any], heavy: set[str]
+    ) -> None:
+        self.claims = claims
+        self.index = index
+        self.weights = weights
+        self.heavy = heavy
+        self.taken: dict[str, bool] = {}
+        self.ran = 0
+        """Tests of this shard's share (it took their unit)."""
+        self.looped = False
+        """Whether the shard went through its tests (not with ``--co``)."""
+        self._mark: Path | None = None
+
+    def unit(self, nodeid: str) -> str:
+        file = nodeid.split("::", 1)[0]
+        return nodeid if file in self.heavy else file
+
+    def order(self, items: Sequence[pytest.Item]) -> list[pytest.Item]:
+        """Units biggest first (a heavy file's tests share its weight), each unit's tests in
+        collection order."""
+        groups: dict[str, list[pytest.Item]] = {}
+        for item in items:
+            groups.setdefault(self.unit(item.nodeid), []).append(item)
+        counts: dict[str, int] = {}
+        for unit in groups:
+            file = unit.split("::", 1)[0]
+            counts[file] = counts.get(file, 0) + 1
+
+        def weight(unit: str) -> float:
+            file = unit.split("::", 1)[0]
+            value = float(self.weights[file]) if _known(self.weights, file) else 0.0
+            return value / counts[file]
+
+        ordered = sorted(groups, key=lambda u: (-weight(u), u))
+        return [item for unit in ordered for item in groups[unit]]
+
+    def mine(self, nodeid: str) -> bool:
+        """Whether this shard runs ``nodeid`` (taking its unit if no shard has yet)."""
+        unit = self.unit(nodeid)
+        if unit not in self.taken:
+            self.taken[unit] = self._take(unit)
+        return self.taken[unit]
+
+    def next_mine(self, items: Sequence[pytest.Item], start: int) -> int | None:
+        """The index of the next test from ``start`` on that this shard runs."""
+        for index in range(start, len(items)):
+            if self.mine(items[index].nodeid):
+                self.ran += 1
+                return index
+        return None
+
+    def _take(self, unit: str) -> bool:
+        digest = hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=12)
+        claim = self.claims / digest.hexdigest()
+        if self._mark is None:
+            self.claims.mkdir(parents=True, exist_ok=True)
+            mark = self.claims / f".shard-{self.index}-{os.getpid()}"
+            mark.write_text(str(self.index), encoding="ascii")
+            self._mark = mark
+        try:
+            os.link(self._mark, claim)  # atomic: exactly one shard's link is made
+            return True
+        except FileExistsError:
+            pass
+        try:
+            return claim.read_text(encoding="ascii").strip() == str(self.index)
+        except OSError:
+            return False
+
+
+# ---------------------------------------------------------------------------- the plan
+
+
+def plan(
+    files: Mapping[str, Any], tests: Mapping[str, Any], n: int, *, source: str = ""
+) -> dict[str, Any]:
+    """The split of a suite into ``n`` shards, from the weight of each test file (seconds,
+    or on a first run bytes: only their ratios count) and of the tests known one by one.
+
+    Files are whole units unless one alone outweighs a shard's share (the total over ``n``):
+    then its known tests are units, and the rest of its weight is shared out in the
+    proportions (``fractions``) that even the shards out best -- water-filling after the
+    greedy split of the whole units. ``loads`` is each shard's planned weight, ``unit`` the
+    mean weight of a file (what a file the plan does not know is taken to weigh).
+    """
+    if n < 1:
+        raise ValueError(f"the number of shards must be at least 1, got {n}")
+    weights = {str(f): float(files[f]) for f in sorted(files) if _known(files, f)}
+    known_tests = {str(t): float(tests[t]) for t in sorted(tests) if _known(tests, t)}
+    total = math.fsum(weights.values())
+    share = total / n
+    heavy = sorted(f for f, w in weights.items() if n > 1 and w > share)
+    units: dict[str, float] = {f: w for f, w in weights.items() if f not in heavy}
+    heavy_set = set(heavy)
+    remainder = 0.0
+    for file in heavy:
+        mine = {t: w for t, w in known_tests.items() if t.split("::", 1)[0] == file}
+        units.update(mine)
+        remainder += max(0.0, weights[file] - math.fsum(mine.values()))
+    shards = split(sorted(units), n, units)
+    loads = [math.fsum(units[u] for u in shard) for shard in shards]
+    fractions = water_fill(loads, remainder)
+    final = [load + remainder * f for load, f in zip(loads, fractions, strict=True)]
+    placed_files: dict[str, int] = {}
+    placed_tests: dict[str, int] = {}
+    for index, shard in enumerate(shards):
+        for unit in shard:
+            if "::" in unit and unit.split("::", 1)[0] in heavy_set:
+                placed_tests[unit] = index
+            else:
+                placed_files[unit] = index
+    return {
+        "version": PLAN_VERSION,
+        "shards": n,
+        "source": source,
+        "files": placed_files,
+        "tests": placed_tests,
+        "split": heavy,
+        "fractions": fractions,
+        "loads": final,
+        "unit": total / len(weights) if weights else 1.0,
+    }
+
+
+def plan_as_they_go(
+    sizes: Mapping[str, Any], n: int, claims: Path, *, source: str = ""
+) -> dict[str, Any]:
+    """The plan of a run with no durations: the shards take units as they go (:class:`Taker`)
+    from ``claims``, biggest first by ``sizes``; a file bigger than a shard's share of them
+    is taken test by test."""
+    weights = {str(f): float(sizes[f]) for f in sorted(sizes) if _known(sizes, f)}
+    share = math.fsum(weights.values()) / n
+    return {
+        "version": PLAN_VERSION,
+        "shards": n,
+        "source": source,
+        "dynamic": str(claims),
+        "weights": weights,
+        "split": sorted(f for f, w in weights.items() if n > 1 and w > share),
+    }
+
+
+def water_fill(loads: Sequence[float], amount: float) -> list[float]:
+    """How to share ``amount`` (divisible at will) out over shards already holding
+    ``loads`` so that the fullest ends as low as possible: the fraction of it each gets.
+    Nothing to share: equal parts (for tests no plan knew)."""
+    n = len(loads)
+    if amount <= 0 or n == 0:
+        return [1.0 / n] * n if n else []
+    order = sorted(range(n), key=lambda i: (loads[i], i))
+    level = loads[order[0]]
+    left = amount
+    filled = 1
+    while filled < n:
+        step = (loads[order[filled]] - level) * filled
+        if step >= left:
+            break
+        left -= step
+        level = loads[order[filled]]
+        filled += 1
+    level += left / filled
+    return [max(0.0, level - load) / amount for load in loads]
+
+
+def position(nodeid: str) -> float:
+    """A stable place in [0, 1) for a node id (the same on every machine and run)."""
+    digest = hashlib.blake2b(nodeid.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+def by_fraction(nodeid: str, fractions: Sequence[float]) -> int:
+    """The shard whose slice of [0, 1) holds the node id's :func:`position`."""
+    where = position(nodeid)
+    total = math.fsum(fractions) or 1.0
+    edge = 0.0
+    last = max((i for i, f in enumerate(fractions) if f > 0), default=0)
+    for index, fraction in enumerate(fractions):
+        edge += fraction / total
+        if fraction > 0 and where < edge:
+            return index
+    return last
+
+
+def _index(value: Any, n: int) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < n
+    return value if ok else None
+
+
+def assign(nodeids: Sequence[str], n: int, plan_data: Mapping[str, Any]) -> dict[str, int]:
+    """The shard (0-based) of every node id, from the gate's plan (see the module's doc).
+
+    A plan for another number of shards, or none, knows nothing: the node ids are then
+    split as collected (:func:`units`, :func:`split`), by count."""
+    usable = plan_data.get("version") == PLAN_VERSION and plan_data.get("shards") == n
+    files: Mapping[str, Any] = plan_data.get("files", {}) if usable else {}
+    tests: Mapping[str, Any] = plan_data.get("tests", {}) if usable else {}
+    files = files if isinstance(files, dict) else {}
+    tests = tests if isinstance(tests, dict) else {}
+    heavy = plan_data.get("split", []) if usable else []
+    heavy_set = {f for f in heavy if isinstance(f, str)} if isinstance(heavy, list) else set()
+    fractions = _numbers(plan_data.get("fractions"), n) if usable else None
+    loads = _numbers(plan_data.get("loads"), n) if usable else None
+    unit = plan_data.get("unit") if usable else None
+    out: dict[str, int] = {}
+    unknown: list[str] = []
+    for nodeid in nodeids:
+        file = nodeid.split("::", 1)[0]
+        index = _index(tests.get(nodeid), n)
+        if index is None and file in heavy_set:
+            index = by_fraction(nodeid, fractions or [1.0] * n)
+        if index is None:
+            index = _index(files.get(file), n)
+        if index is None:
+            unknown.append(nodeid)
+        else:
+            out[nodeid] = index
+    if not unknown:
+        return out
+    if not files and not tests and not heavy_set:
+        mapping, weights = units(unknown, n)
+        start = None
+    else:
+        # Files the plan did not know: whole, each weighing a known file's mean.
+        groups = group_by_file(unknown)
+        mapping = {nodeid: file for file, ids in groups.items() for nodeid in ids}
+        each = float(unit) if _known({"u": unit}, "u") and unit else 1.0
+        weights = dict.fromkeys(groups, each)
+        start = loads
+    shares = split(sorted(set(mapping.values())), n, weights, loads=start)
+    where = {u: index for index, shard in enumerate(shares) for u in shard}
+    for nodeid in unknown:
+        out[nodeid] = where[mapping[nodeid]]
+    return out
+
+
+def _numbers(value: Any, n: int) -> list[float] | None:
+    if not isinstance(value, list) or len(value) != n:
+        return None
+    if not all(_known({"v": v}, "v") for v in value):
+        return None
+    return [float(v) for v in value]
 
 
 # ---------------------------------------------------------------------------- the split
@@ -154,7 +482,11 @@ def _known(durations: Mapping[str, Any] | None, unit: str) -> bool:
 
 
 def split(
-    units: Sequence[str], n: int, durations: Mapping[str, Any] | None = None
+    units: Sequence[str],
+    n: int,
+    durations: Mapping[str, Any] | None = None,
+    *,
+    loads: Sequence[float] | None = None,
 ) -> list[list[str]]:
     """Split *units* into *n* shards of about equal total duration.
 
@@ -163,7 +495,7 @@ def split(
     the one with fewer units, then the lowest index), which is within 4/3 of
     the optimal makespan. Duplicate units are kept once. Each shard is sorted;
     when *n* exceeds the number of units the trailing shards are empty and the
-    caller decides what to do.
+    caller decides what to do. *loads*: what each shard holds already.
 
     Raises:
         ValueError: if *n* is less than 1.
@@ -176,7 +508,9 @@ def split(
     shards: list[list[str]] = [[] for _ in range(n)]
     # (load, count, index): the heap pops the least loaded shard; the count
     # spreads zero-duration units instead of stacking them on one shard.
-    heap = [(0.0, 0, index) for index in range(n)]
+    start = list(loads) if loads is not None and len(loads) == n else [0.0] * n
+    heap = [(start[index], 0, index) for index in range(n)]
+    heapq.heapify(heap)
     for unit in order:
         load, count, index = heapq.heappop(heap)
         shards[index].append(unit)

@@ -32,6 +32,29 @@ class Key:
 
 
 @dataclass(frozen=True)
+class PytestLayout:
+    """Where the project's pytest looks for tests (its ini file, read by the gate's pytest):
+    what a first run's shard plan walks to find the test files."""
+
+    python_files: tuple[str, ...] = ("test_*.py", "*_test.py")
+    testpaths: tuple[str, ...] = ()
+    norecursedirs: tuple[str, ...] = (
+        "*.egg",
+        ".*",
+        "_darcs",
+        "build",
+        "CVS",
+        "dist",
+        "node_modules",
+        "venv",
+        "{arch}",
+    )
+    paths: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The test paths (and node ids) in each tests check's arguments, as pytest's parser
+    reads them (by the check's configured name; missing: not known)."""
+
+
+@dataclass(frozen=True)
 class RunContext:
     """Where and how checks run on this process."""
 
@@ -45,6 +68,13 @@ class RunContext:
     """Cores a nested ``-n auto`` may use."""
     save_baseline: bool = False
     """``--parex-save-baseline``: benchmark checks store their results as the new baseline."""
+    save_durations: bool = False
+    """``--parex-save-durations``: tests checks write their durations to their ``durations``
+    file."""
+    layout: PytestLayout = field(default_factory=PytestLayout)
+    shared_state: bool = False
+    """Every check of the run sees ``state_dir`` (local agents, or xdist workers on this
+    machine the gate started): shards with no durations may take their tests as they go."""
 
 
 @dataclass(frozen=True)
@@ -138,13 +168,20 @@ class Kind:
 
     # ------------------------------------------------------------------ the whole gate
 
-    def before_gate(self, checks: Sequence[Check], state_dir: Path, store: Store | None) -> None:
-        """Called on the controller before any check of this kind starts."""
+    def before_gate(self, checks: Sequence[Check], ctx: RunContext, store: Store | None) -> None:
+        """Called on the controller before any check of this kind starts (files written to
+        ``ctx.state_dir`` are there for every check of the run)."""
 
     def after_gate(
-        self, checks: Sequence[Check], results: Sequence[CheckResult], store: Store
-    ) -> None:
-        """Called on the controller once the gate is decided, to remember what helps next time."""
+        self,
+        checks: Sequence[Check],
+        results: Sequence[CheckResult],
+        store: Store | None,
+        ctx: RunContext,
+    ) -> list[str]:
+        """Called on the controller once the gate is decided, to remember what helps next time
+        (``store`` is None without pytest's cache); returns lines for the summary."""
+        return []
 
 
 def exit_phrase(code: int | None) -> str:

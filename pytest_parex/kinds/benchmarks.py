@@ -7,10 +7,10 @@ benchmarks run alone by default (``exclusive``): parallel load turns their figur
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_parex.files import write_atomic
 from pytest_parex.kinds import benchcmp
 from pytest_parex.kinds.base import Invocation, Key, RunContext, Verdict
 from pytest_parex.kinds.pytestrun import ChildPytest, counts_verdict
@@ -60,7 +60,7 @@ class BenchmarksKind(ChildPytest):
     def interpret(
         self, check: Check, code: int | None, inv: Invocation, log: Path, ctx: RunContext
     ) -> Verdict:
-        base = counts_verdict(code, inv.files.get("pytest"))
+        base = counts_verdict(code, inv.files.get("pytest"), log=log, rootdir=ctx.rootdir)
         path = inv.files["benchmark"]
         try:
             current = benchcmp.load_benchmarks(path)
@@ -76,8 +76,7 @@ class BenchmarksKind(ChildPytest):
         limit = check.option("fail-if-slower", "")
         threshold = benchcmp.parse_threshold(limit or DEFAULT_LIMIT)
         if ctx.save_baseline or check.option("save-baseline", False):
-            baseline.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, baseline)
+            write_atomic(baseline, path.read_bytes())
             figures["baseline_saved"] = str(baseline)
             noun = "benchmark" if len(current) == 1 else "benchmarks"
             return Verdict(Status.PASSED, f"{len(current)} {noun}, baseline saved", figures)

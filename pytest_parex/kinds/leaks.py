@@ -59,7 +59,7 @@ class LeaksKind(ChildPytest):
     def interpret(
         self, check: Check, code: int | None, inv: Invocation, log: Path, ctx: RunContext
     ) -> Verdict:
-        base = counts_verdict(code, inv.files.get("pytest"))
+        base = counts_verdict(code, inv.files.get("pytest"), log=log, rootdir=ctx.rootdir)
         data = load_json(inv.files.get("leaks"))
         summary_data = data.get("summary", {}) if isinstance(data.get("summary"), dict) else {}
         tests = [t for t in data.get("tests", []) if isinstance(t, dict)]

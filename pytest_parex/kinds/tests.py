@@ -1,21 +1,34 @@
 """``kind = "tests"``: the project's test suite in a child pytest, optionally split into shards
 (``shards = N``) that run side by side on the test-runner agents.
 
-Shards are balanced on the per-file (or per-test) durations the gate remembered from earlier
-runs; every shard reads the same durations file, written before any of them starts, so their
-shares are disjoint and together cover every selected test (:mod:`pytest_parex.child.shard`).
+The split is decided once, by the gate, before any shard starts
+(:func:`pytest_parex.child.shard.plan`), and handed to every shard in one plan file: so the
+shares are disjoint and together cover every selected test, whatever each shard collects.
+It is balanced on the per-file and per-test durations the gate remembered from earlier runs;
+where it remembers none, on the durations the project committed (``durations = "PATH"``,
+pytest-split's ``.test_durations`` format, written by ``--parex-save-durations``). On a first
+run with neither, the shards take the test files as they go, biggest first (every shard sees
+the run's directory: local agents, lean ``-n`` workers); with ``--tx`` workers the plan is
+split on the files' sizes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
+import glob
 import json
-from collections.abc import Sequence
+import math
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_parex import child
-from pytest_parex.kinds.base import Invocation, Key, RunContext, Store, Verdict
+from pytest_parex.child import shard as sharding
+from pytest_parex.files import relative_posix, write_atomic
+from pytest_parex.kinds.base import Invocation, Key, PytestLayout, RunContext, Store, Verdict
 from pytest_parex.kinds.pytestrun import ChildPytest, counts_verdict
 from pytest_parex.results import CheckResult
 
@@ -24,21 +37,28 @@ if TYPE_CHECKING:
 
 DURATIONS_KEY = "parex/test-durations"
 """pytest cache key prefix of the per-test and per-file durations of each tests check."""
+SCAN_LIMIT = 50_000
+"""Directory entries a first run looks at to find the test files; a bigger tree is left to
+the shards' own split by count."""
 
 
 def _shards(v: Validator, where: str, key: str, value: object) -> int:
     return v.integer(where, key, value, minimum=1)
 
 
-def durations_path(state_dir: Path, check: Check) -> Path:
-    """The durations file every shard of ``check``'s tests check reads."""
-    return state_dir / f"{check.base_name}.shard-durations.json"
+def _durations(v: Validator, where: str, key: str, value: object) -> str:
+    return v.string(where, key, value)
+
+
+def plan_path(state_dir: Path, check: Check) -> Path:
+    """The plan file every shard of ``check``'s tests check reads."""
+    return state_dir / f"{check.base_name}.shard-plan.json"
 
 
 class TestsKind(ChildPytest):
     name = "tests"
     agent = "test-runner"
-    keys = (Key("shards", _shards),)
+    keys = (Key("shards", _shards), Key("durations", _durations))
 
     def expand(self, check: Check) -> list[Check]:
         shards = int(check.option("shards", 1))
@@ -57,41 +77,182 @@ class TestsKind(ChildPytest):
             "-p",
             child.SHARD_PLUGIN,
             f"--parex-shard={index}/{total}",
-            f"--parex-shard-durations={durations_path(ctx.state_dir, check)}",
+            f"--parex-shard-plan={plan_path(ctx.state_dir, check)}",
         ]
 
     def interpret(
         self, check: Check, code: int | None, inv: Invocation, log: Path, ctx: RunContext
     ) -> Verdict:
-        return counts_verdict(code, inv.files.get("pytest"), empty_ok=check.shard is not None)
+        return counts_verdict(
+            code,
+            inv.files.get("pytest"),
+            shard=check.shard is not None,
+            log=log,
+            rootdir=ctx.rootdir,
+        )
 
-    def before_gate(self, checks: Sequence[Check], state_dir: Path, store: Store | None) -> None:
+    def before_gate(self, checks: Sequence[Check], ctx: RunContext, store: Store | None) -> None:
+        """The plan of each sharded tests check, written once for all its shards."""
         for base in sorted({c.base_name for c in checks if c.shard is not None}):
             check = next(c for c in checks if c.base_name == base)
-            data = store.get(f"{DURATIONS_KEY}/{base}", {}) if store is not None else {}
-            path = durations_path(state_dir, check)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(data if isinstance(data, dict) else {}), encoding="utf-8")
+            assert check.shard is not None
+            files, tests, source = weights(check, ctx, store)
+            n = check.shard[1]
+            path = plan_path(ctx.state_dir, check)
+            if tests or not ctx.shared_state:
+                table = sharding.plan(files, tests, n, source=source)
+            else:  # no durations: the shards take the files as they go
+                claims = path.with_name(f"{check.base_name}.claims")
+                table = sharding.plan_as_they_go(files, n, claims, source=source)
+            write_atomic(path, json.dumps(table), durable=False)
 
     def after_gate(
-        self, checks: Sequence[Check], results: Sequence[CheckResult], store: Store
-    ) -> None:
-        """Per-test and per-file durations of each tests check, to balance shards next time."""
+        self,
+        checks: Sequence[Check],
+        results: Sequence[CheckResult],
+        store: Store | None,
+        ctx: RunContext,
+    ) -> list[str]:
+        """Remember the per-test and per-file durations of each tests check, to balance shards
+        next time; with ``--parex-save-durations``, write them to the ``durations`` file."""
         base_of = {c.name: c.base_name for c in checks}
         by_base: dict[str, dict[str, float]] = {}
         for r in results:
             timings: Any = r.figures.get("durations")
-            if r.name not in base_of or not isinstance(timings, dict):
+            if r.name not in base_of or not isinstance(timings, dict) or r.cached:
                 continue
             by_base.setdefault(base_of[r.name], {}).update(
-                {str(k): float(v) for k, v in timings.items() if isinstance(v, (int, float))}
+                {str(k): float(v) for k, v in timings.items() if _seconds(v)}
             )
         for base, tests in by_base.items():
-            files: dict[str, float] = {}
-            for nodeid, seconds in tests.items():
-                file = nodeid.split("::", 1)[0]
-                files[file] = files.get(file, 0.0) + seconds
-            store.set(f"{DURATIONS_KEY}/{base}", {"files": files, "tests": tests})
+            if store is not None:
+                store.set(f"{DURATIONS_KEY}/{base}", {"files": per_file(tests), "tests": tests})
+        notes: list[str] = []
+        if not ctx.save_durations:
+            return notes
+        for base in sorted({c.base_name for c in checks}):
+            check = next(c for c in checks if c.base_name == base)
+            given = check.option("durations")
+            if not given:
+                notes.append(
+                    f'parex: --parex-save-durations: {base} has no durations = "PATH" to '
+                    "write them to"
+                )
+                continue
+            measured = by_base.get(base)
+            path = ctx.rootdir / given
+            if not measured:
+                notes.append(f"parex: no test durations of {base} measured: {given} unchanged")
+                continue
+            saved = {**read_durations(path), **{k: round(v, 4) for k, v in measured.items()}}
+            write_atomic(path, json.dumps(saved, indent=4, sort_keys=True) + "\n")
+            notes.append(
+                f"parex: saved the durations of {len(measured)} tests of {base} to {given}"
+            )
+        return notes
+
+
+def _seconds(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def per_file(tests: Mapping[str, float]) -> dict[str, float]:
+    """Per-test durations summed by test file (the node id's part before ``::``)."""
+    files: dict[str, float] = {}
+    for nodeid, seconds in tests.items():
+        file = nodeid.split("::", 1)[0]
+        files[file] = files.get(file, 0.0) + seconds
+    return files
+
+
+def read_durations(path: Path) -> dict[str, float]:
+    """A committed durations file: a JSON object node id -> seconds (pytest-split's
+    ``.test_durations``); {} when missing or damaged, values that are not seconds dropped."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): float(v) for k, v in data.items() if _seconds(v)}
+
+
+def weights(
+    check: Check, ctx: RunContext, store: Store | None
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """What the split of ``check``'s suite is balanced on: per-file and per-test weights, and
+    where they came from (for the plan file, and for people reading it)."""
+    data = store.get(f"{DURATIONS_KEY}/{check.base_name}", {}) if store is not None else {}
+    data = data if isinstance(data, dict) else {}
+    files_seen: dict[str, Any] = data["files"] if isinstance(data.get("files"), dict) else {}
+    tests_seen: dict[str, Any] = data["tests"] if isinstance(data.get("tests"), dict) else {}
+    given = check.option("durations")
+    committed = read_durations(ctx.rootdir / given) if given else {}
+    files = {**per_file(committed), **{str(k): v for k, v in files_seen.items() if _seconds(v)}}
+    tests = {**committed, **{str(k): v for k, v in tests_seen.items() if _seconds(v)}}
+    if files_seen:
+        return files, tests, "remembered durations"
+    if committed:
+        return files, tests, f"durations committed in {given}"
+    paths = ctx.layout.paths.get(check.base_name)
+    if paths is None:  # no parser to ask: words that name something on disk
+        paths = tuple(a for a in check.argv if not a.startswith("-"))
+    sizes = sizes_of_test_files(ctx.rootdir, ctx.rootdir / check.cwd, paths, ctx.layout)
+    return {k: float(v) for k, v in sizes.items()}, {}, "test file sizes"
+
+
+def sizes_of_test_files(
+    rootdir: Path, cwd: Path, paths: Sequence[str], layout: PytestLayout
+) -> dict[str, int]:
+    """The test files a child pytest run in ``cwd`` on ``paths`` would collect, as far as a
+    walk can tell (those paths, else ``testpaths``, else ``cwd``; ``python_files``,
+    ``norecursedirs``): node id path -> size in bytes. {} when the tree is too big to walk."""
+    starts = [
+        cwd / path.split("::", 1)[0] for path in paths if (cwd / path.split("::", 1)[0]).exists()
+    ]
+    if not starts:
+        for pattern in layout.testpaths:
+            starts += [Path(p) for p in sorted(glob.glob(str(rootdir / pattern)))]
+    if not starts:
+        starts = [cwd]
+    sizes: dict[str, int] = {}
+    budget = SCAN_LIMIT
+
+    def add(path: Path) -> None:
+        name = relative_posix(path, rootdir)
+        if name is None or not name.endswith(".py"):
+            return
+        if not any(
+            fnmatch.fnmatch(name if "/" in p else path.name, p) for p in layout.python_files
+        ):
+            return
+        with contextlib.suppress(OSError):
+            sizes[name] = path.stat().st_size
+
+    for start in starts:
+        if start.is_file():
+            add(start)
+            continue
+        for dirpath, dirnames, filenames in os.walk(start):
+            budget -= len(dirnames) + len(filenames)
+            if budget < 0:
+                return {}
+            here = Path(dirpath)
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if not any(fnmatch.fnmatch(d, p) for p in layout.norecursedirs)
+                and d != "__pycache__"
+                and not (here / d / "pyvenv.cfg").exists()
+            )
+            for name in sorted(filenames):
+                add(here / name)
+    return sizes
 
 
 KIND = TestsKind()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parex import cpubound, kinds, runner
+from pytest_parex import cpubound, kinds, runner, runs
 from pytest_parex.items import ParexItem, collect, order_by
 from pytest_parex.output import summary
 from pytest_parex.output.text import sanitize
@@ -58,6 +58,8 @@ class VerdictPlugin:
         self.run = run
         self.gate: GateResult | None = None
         self.started: dict[str, tuple[float, str]] = {}
+        self.notes: list[str] = []
+        """Lines the kinds had to say once the gate was decided (saved durations)."""
         self._sigterm: Any = None
 
     @pytest.hookimpl
@@ -66,12 +68,14 @@ class VerdictPlugin:
         for kind in kinds.all_kinds():
             mine = [c for c in self.run.config.checks if c.kind == kind.name]
             if mine:
-                kind.before_gate(mine, self.run.context.state_dir, store)
+                kind.before_gate(mine, self.run.context, store)
         self._sigterm = runner.sigterm_as_interrupt()
 
     @pytest.hookimpl
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         runner.restore_sigterm(self._sigterm)
+        # The run's own state (see pytest_parex.runs): its checks and workers are done.
+        runs.remove(self.run.context.state_dir)
 
     def record(self, result: CheckResult) -> None:
         self.run.results[result.name] = result
@@ -148,6 +152,10 @@ class VerdictPlugin:
 
     def remember(self, results: Sequence[CheckResult]) -> None:
         cache = getattr(self.config, "cache", None)
+        for kind in kinds.all_kinds():
+            mine = [c for c in self.run.config.checks if c.kind == kind.name]
+            if mine:
+                self.notes += kind.after_gate(mine, results, cache, self.run.context)
         if cache is None:
             return
         known = remembered(self.config)
@@ -163,10 +171,6 @@ class VerdictPlugin:
         cache.set(
             cpubound.CPU_KEY, cpubound.merge(durations(cache.get(cpubound.CPU_KEY, {})), shares)
         )
-        for kind in kinds.all_kinds():
-            mine = [c for c in self.run.config.checks if c.kind == kind.name]
-            if mine:
-                kind.after_gate(mine, results, cache)
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -179,6 +183,8 @@ class VerdictPlugin:
         if self.run.incremental is not None:
             for warning in self.run.incremental.warnings:
                 tr.write_line(sanitize(warning), yellow=True)
+        for note in self.notes:
+            tr.write_line(sanitize(note))
         width = self.config.get_terminal_writer().fullwidth
         tr.write(summary.render(self.gate, self.config.rootpath, width=width, color=tr.hasmarkup))
 

@@ -10,6 +10,7 @@ worker again and again (``--tx`` has no restart limit), or end with "no tests ra
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Generator, Sequence
 from typing import Any
@@ -17,8 +18,10 @@ from typing import Any
 import execnet
 import pytest
 
-from pytest_parex import __version__, compat, runner
+from pytest_parex import __version__, compat, runner, runs
 from pytest_parex.dispatch import Skip
+from pytest_parex.execute import live_log, log_path
+from pytest_parex.files import publish
 from pytest_parex.items import properties
 from pytest_parex.modes.base import CollectChecks, VerdictPlugin
 from pytest_parex.results import CheckResult, Status, unrun
@@ -66,6 +69,7 @@ class ControllerPlugin(CollectChecks, VerdictPlugin):
         node.workerinput[CACHE_EXCLUDE_KEY] = (
             list(cache.settings.exclude) if cache is not None else None
         )
+        node.workerinput[runs.WORKER_KEY] = self.run.run_name
 
     @pytest.hookimpl
     def pytest_xdist_setupnodes(self, config: pytest.Config, specs: Sequence[Any]) -> None:
@@ -246,7 +250,11 @@ class ControllerPlugin(CollectChecks, VerdictPlugin):
         # A worker that died leaves its check's process group behind: kill it from the file
         # the runner wrote (works for workers on this machine).
         runner.kill_group_from_file(self.run.context.state_dir / f"{check.file_name}.pgid")
-        log = self.run.context.log_dir / f"{check.file_name}.log"
+        log = log_path(check, self.run.context)
+        live = live_log(check, self.run.context)
+        if live.exists():  # the worker died before it could keep the log
+            with contextlib.suppress(OSError):
+                publish(live, log)
         why = f"agent crashed (worker {wid})"
         result = unrun(
             check,

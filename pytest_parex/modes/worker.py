@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parex import compat
+from pytest_parex import compat, runs
 from pytest_parex.items import ParkItem, collect
 from pytest_parex.state import GateRun, run_here
 from pytest_parex.workers import COLLECTION_KEY
@@ -20,6 +20,14 @@ class WorkerPlugin:
         self.config = config
         self.run = run
         run.run_check = lambda check: run_here(run, check)
+        # On this machine the controller made the run's directory and removes it; a worker
+        # elsewhere (another checkout, another host) makes its own and removes that.
+        self._own_state = not run.context.state_dir.exists()
+
+    @pytest.hookimpl
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._own_state:
+            runs.remove(self.run.context.state_dir)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
