@@ -9,6 +9,7 @@ read the configuration, decide what this process is (:class:`~pytest_parex.state
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from pytest_parex import config as cfg
 from pytest_parex.cache import incremental
 from pytest_parex.cache.digests import FileIndex
 from pytest_parex.cache.key import KeyBuilder
+from pytest_parex.cache.store import Store
 from pytest_parex.config import Check
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
@@ -237,10 +239,12 @@ def _open_cache(
     ):
         return None
     rootdir = config.rootpath
+    store = _store(config, parex_config, pytest_cache)
     outputs = [
         parex_config.log_dir,
         ".parex",
         str(config.getini("cache_dir")),
+        str(store.directory),
         *(
             str(Path(config.invocation_params.dir) / value)
             for value in (
@@ -260,12 +264,33 @@ def _open_cache(
     exclude = [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
     return incremental.Incremental(
         rootdir,
-        pytest_cache.mkdir(incremental.RESULTS_DIR),
+        store,
         pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json",
         context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
         config_path=path,
         exclude=exclude,
         pythonpath=_pythonpath(config),
+    )
+
+
+def _store(config: pytest.Config, parex_config: cfg.ParexConfig, pytest_cache: Any) -> Store:
+    """The result cache's store: ``PYTEST_PAREX_CACHE_DIR`` > ``cache-dir`` > pytest's cache
+    directory; relative paths are the rootdir's. ``PYTEST_PAREX_CACHE=read`` opens it
+    read-only."""
+    given = os.environ.get(incremental.DIR_ENV) or parex_config.cache_dir
+    if given:
+        directory = Path(os.path.expanduser(given))
+        if not directory.is_absolute():
+            directory = config.rootpath / directory
+    else:
+        directory = Path(pytest_cache.mkdir(incremental.STORE_DIR))
+        # One entry per check, from before the store: never read again.
+        shutil.rmtree(directory.parent / incremental.OLD_RESULTS_DIR, ignore_errors=True)
+    return Store(
+        directory,
+        max_bytes=parex_config.cache_size,
+        max_age=parex_config.cache_max_age,
+        read_only=incremental.read_only_by_environment(os.environ),
     )
 
 

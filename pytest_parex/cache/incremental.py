@@ -27,17 +27,20 @@ from pytest_parex.cache.digests import FileIndex
 from pytest_parex.cache.key import KeyBuilder, KeyParts
 from pytest_parex.cache.listing import compile_pattern
 from pytest_parex.cache.reasons import explain, printable
-from pytest_parex.cache.store import ResultCache
+from pytest_parex.cache.store import Entry, Store
 from pytest_parex.config import Check
 from pytest_parex.files import write_atomic
 from pytest_parex.kinds.base import RunContext
 from pytest_parex.results import CheckResult, Status
 
-RESULTS_DIR = "parex-results"
+STORE_DIR = "parex-store"
+"""The store's directory in pytest's cache (unless ``cache-dir`` names another)."""
+OLD_RESULTS_DIR = "parex-results"
+"""Where pytest-parex kept one entry per check before the store (removed once seen)."""
 INDEX_DIR = "parex-index"
-MAX_ENTRIES = 2000
-MAX_BYTES = 64 * 1024 * 1024
-DISABLED_ENV = "PYTEST_PAREX_CACHE"
+MODE_ENV = "PYTEST_PAREX_CACHE"
+"""``0``/``off``: no cache; ``read``: use the store's entries, write none."""
+DIR_ENV = "PYTEST_PAREX_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Decision:
     output: bytes = b""
     """The stored output of that pass."""
     dropped: int = 0
+    entry: Entry | None = None
+    """The store's entry it replays (None for a result kept by the watch loop)."""
 
     @property
     def cached(self) -> bool:
@@ -61,7 +66,13 @@ class Decision:
 
 
 def disabled_by_environment(environ: Mapping[str, str]) -> bool:
-    return environ.get(DISABLED_ENV, "").strip().lower() in ("0", "false", "no", "off")
+    return environ.get(MODE_ENV, "").strip().lower() in ("0", "false", "no", "off")
+
+
+def read_only_by_environment(environ: Mapping[str, str]) -> bool:
+    """``PYTEST_PAREX_CACHE=read``: replay what the store holds, record nothing (untrusted
+    builds: pull requests from forks)."""
+    return environ.get(MODE_ENV, "").strip().lower() in ("read", "read-only", "ro")
 
 
 class Incremental:
@@ -71,7 +82,7 @@ class Incremental:
     def __init__(
         self,
         rootdir: Path,
-        results_dir: Path,
+        store: Store,
         index_path: Path,
         *,
         context: RunContext,
@@ -84,7 +95,7 @@ class Incremental:
         self.config_path = config_path
         self.exclude = tuple(exclude)
         self.pythonpath = tuple(pythonpath)
-        self.store = ResultCache(results_dir, max_entries=MAX_ENTRIES, max_bytes=MAX_BYTES)
+        self.store = store
         self.index_path = index_path
         self.index, warning = FileIndex.load(index_path)
         self.warnings: list[str] = [warning] if warning else []
@@ -137,10 +148,9 @@ class Incremental:
                 decisions[check.name] = Decision(check.name, never[check.name])
                 continue
             current = parts[check.name]
-            found = self.store.lookup(check.name)
-            if found.warning:
-                self.warnings.append(found.warning)
-            if found.replayable(current) and found.entry is not None:
+            found = self.store.lookup(check.name, current)
+            self.warnings.extend(found.warnings)
+            if found.entry is not None:
                 decisions[check.name] = Decision(
                     check.name,
                     "cached",
@@ -148,9 +158,10 @@ class Incremental:
                     CheckResult.from_dict(found.entry.result),
                     found.entry.output,
                     found.entry.output_dropped,
+                    found.entry,
                 )
             else:
-                decisions[check.name] = Decision(check.name, found.reason(current), current)
+                decisions[check.name] = Decision(check.name, found.reason, current)
         _runs_together(checks, decisions)
         _readers_of_writers(checks, decisions)
         self.decisions = decisions
@@ -172,7 +183,8 @@ class Incremental:
             write_atomic(log, note + decision.output, durable=False)
         except OSError as exc:
             self.warnings.append(f"parex: cannot restore the cached output of {name}: {exc}")
-        self.store.mark_used(name)
+        if decision.entry is not None:
+            self.store.mark_used(decision.entry)
         return replace(
             decision.replay,
             status=Status.PASSED,
@@ -200,9 +212,12 @@ class Incremental:
             if result.status is Status.PASSED:
                 passed.append(result)
             elif result.status in (Status.FLAKY, Status.FAILED, Status.TIMEOUT, Status.ERROR):
-                self._warn(self.store.record_not_passed(result.name, result.status.value))
+                self._warn(
+                    self.store.record_not_passed(result.name, result.status.value, decision.parts)
+                )
         changed: dict[str, list[str]] = {}
         elsewhere: list[str] = []
+        wrote = False
         if passed:
             before_signatures = dict(self.signatures)
             after = self.key_parts([by_name[r.name] for r in passed])
@@ -232,7 +247,10 @@ class Incremental:
                 except OSError:
                     output = b""
                 stored = {**result.to_dict(), "tail": result.tail}
+                # Relative paths only: the entry may be replayed on another checkout.
+                stored["log_path"] = _relative(stored.get("log_path") or "", self.rootdir)
                 self._warn(self.store.record_pass(result.name, before, stored, output))
+                wrote = True
         for why, names in changed.items():
             self.warnings.append(
                 f"parex: not cached ({why} while {'it' if len(names) == 1 else 'they'} ran;"
@@ -243,7 +261,8 @@ class Incremental:
                 "parex: not cached (run on an xdist worker whose tree or interpreter is not"
                 f" this one's): {', '.join(elsewhere)}"
             )
-        self.store.evict()
+        if wrote:
+            self.store.evict()
         self._save_index()
 
     def _warn(self, warning: str | None) -> None:
@@ -252,6 +271,17 @@ class Incremental:
 
     def _save_index(self) -> None:
         self._warn(self.index.save(self.index_path))
+
+
+def _relative(path: str, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies inside it, else "" (never an absolute path
+    of this checkout in a store that another may read)."""
+    if not path:
+        return ""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return ""
 
 
 def _rewritten(before: Mapping[str, str], after: Mapping[str, str]) -> str:

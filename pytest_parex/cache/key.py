@@ -136,11 +136,20 @@ class KeyParts:
         """sha256 of the canonical JSON of all parts: the cache key."""
         return self._digest
 
+    def canonical(self) -> bytes:
+        """The canonical JSON of all parts: what the digest is of, and what a stored entry
+        must hold byte for byte to answer this key."""
+        return self._canonical
+
     @functools.cached_property
-    def _digest(self) -> str:
+    def _canonical(self) -> bytes:
         # cached_property writes the instance __dict__ directly, which a frozen dataclass
         # allows: the parts cannot change, and 5,000 files take milliseconds to encode.
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
+        return canonical_json(self.to_dict()).encode()
+
+    @functools.cached_property
+    def _digest(self) -> str:
+        return hashlib.sha256(self._canonical).hexdigest()
 
 
 _PART_NAMES = frozenset({"definition", "files", "tools", "versions", "python", "env", "installed"})
