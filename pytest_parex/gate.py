@@ -24,6 +24,7 @@ from pytest_parex import (
     options,
     plan,
     testplugins,
+    watching,
     workers,
 )
 from pytest_parex import config as cfg
@@ -166,13 +167,27 @@ def configure(config: pytest.Config) -> None:
     config.option.maxfail = 0
 
     known = remembered(config)
+    watch = None if workerinput is not None else config.getoption("parex_watch")
+    if watch is not None:
+        try:
+            watching.load_watchfiles()
+        except watching.WatchUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
     cache = None if hasattr(config, "workerinput") else _open_cache(config, parex_config, path)
-    decisions = cache.decide(parex_config.checks) if cache is not None else {}
+    # Watching keys every check (kept={}): a check never cached still reruns only when its
+    # inputs change.
+    kept: dict[str, incremental.Kept] | None = {} if watch is not None else None
+    decisions = cache.decide(parex_config.checks, kept=kept) if cache is not None else {}
     to_run = replace(
         parex_config,
         checks=tuple(c for c in parex_config.checks if not decisions.get(c.name, _RUNS).cached),
     )
     decision = workers.decide(config, to_run)
+    if watch is not None and decision.mode is not Mode.LOCAL:
+        what = "--parex-plan and --collect-only" if decision.mode is Mode.PLAN else "-n and --tx"
+        raise pytest.UsageError(
+            f"--parex-watch runs the checks on local agents, round after round: drop {what}"
+        )
     workers.apply_to_xdist(config, decision)
     expected, sources = plan.expected_durations(parex_config, known)
     context = _context(config, parex_config, path, decision)
@@ -202,6 +217,7 @@ def configure(config: pytest.Config) -> None:
             if decisions[check.name].cached:
                 log = context.log_dir / f"{check.file_name}.log"
                 run.replayed[check.name] = cache.replayed(check.name, log)
+    run.watching = watch is not None
     config.stash[GATE_RUN] = run
     _register(config, run)
 
@@ -240,11 +256,28 @@ def _open_cache(
         return None
     rootdir = config.rootpath
     store = _store(config, parex_config, pytest_cache)
+    exclude = _outputs(config, parex_config, store.directory)
+    return incremental.Incremental(
+        rootdir,
+        store,
+        pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json",
+        context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
+        config_path=path,
+        exclude=exclude,
+        pythonpath=_pythonpath(config),
+    )
+
+
+def _outputs(config: pytest.Config, parex_config: cfg.ParexConfig, store: Path | None) -> list[str]:
+    """What the gate writes inside the rootdir (relative paths): its logs and state, pytest's
+    cache, the result cache's store, its reports, the step summary, a redirected stdout --
+    never an input of a check, never a reason to run one."""
+    rootdir = config.rootpath
     outputs = [
         parex_config.log_dir,
         ".parex",
         str(config.getini("cache_dir")),
-        str(store.directory),
+        *([str(store)] if store is not None else []),
         *(
             str(Path(config.invocation_params.dir) / value)
             for value in (
@@ -261,16 +294,7 @@ def _open_cache(
     if summary:  # the gate appends to it: never an input of a check
         outputs.append(summary)
     outputs += incremental.open_for_writing()
-    exclude = [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
-    return incremental.Incremental(
-        rootdir,
-        store,
-        pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json",
-        context=_context(config, parex_config, path, workers.Decision(Mode.LOCAL, 1)),
-        config_path=path,
-        exclude=exclude,
-        pythonpath=_pythonpath(config),
-    )
+    return [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
 
 
 def _store(config: pytest.Config, parex_config: cfg.ParexConfig, pytest_cache: Any) -> Store:
@@ -370,6 +394,13 @@ def _register(config: pytest.Config, run: GateRun) -> None:
         return
     if run.mode is Mode.CONTROLLER:
         manager.register(controller.ControllerPlugin(config, run), "parex-controller")
+    elif run.watching:
+        from pytest_parex.modes import watch
+
+        store = run.incremental.store.directory if run.incremental is not None else None
+        exclude = _outputs(config, run.config, store)
+        mode = config.getoption("parex_watch")
+        manager.register(watch.WatchPlugin(config, run, mode, exclude), "parex-local")
     else:
         manager.register(local.LocalPlugin(config, run), "parex-local")
     live.register(config, config.getoption("parex_progress"))

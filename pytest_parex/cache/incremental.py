@@ -59,10 +59,26 @@ class Decision:
     dropped: int = 0
     entry: Entry | None = None
     """The store's entry it replays (None for a result kept by the watch loop)."""
+    recordable: bool = True
+    """Whether a pass of it may be stored (False for a check that is never cached, keyed by
+    the watch loop only to see whether its inputs changed)."""
+    kept: bool = False
+    """The watch loop keeps its last result (any status): its inputs did not change since."""
 
     @property
     def cached(self) -> bool:
         return self.replay is not None
+
+
+@dataclass(frozen=True)
+class Kept:
+    """The last result of a check in a watch loop, and the key it ran on."""
+
+    key: str
+    result: CheckResult
+    round: int
+    parts: KeyParts | None = None
+    """The parts of that key: why the check runs again is said against them."""
 
 
 def disabled_by_environment(environ: Mapping[str, str]) -> bool:
@@ -120,18 +136,39 @@ class Incremental:
 
     def key_parts(self, checks: Sequence[Check]) -> dict[str, KeyParts]:
         """The key parts of ``checks`` now (:meth:`KeyBuilder.parts`)."""
+        fresh = self.fresh_keys(checks)
+        for name, (_, signatures) in fresh.items():
+            self.signatures[name] = signatures
+        return {name: parts for name, (parts, _) in fresh.items()}
+
+    def fresh_keys(self, checks: Sequence[Check]) -> dict[str, tuple[KeyParts, dict[str, str]]]:
+        """The key parts of ``checks`` now and their inputs' stat signatures, without
+        touching what the run's decisions hold (the watch loop's look during a round)."""
         builder = self.builder()
         parts = builder.parts(checks)
-        for name, found in parts.items():
-            self.signatures[name] = builder.signatures(found.files)
-        return parts
+        return {name: (found, builder.signatures(found.files)) for name, found in parts.items()}
+
+    def rebase(self, name: str, parts: KeyParts, signatures: dict[str, str]) -> None:
+        """``name`` starts (again) on ``parts``: what its pass will be recorded under, and
+        what must not change while it runs (the watch loop, restarting a check)."""
+        decision = self.decisions.get(name)
+        if decision is not None and decision.parts is not None:
+            self.decisions[name] = replace(decision, parts=parts)
+            self.signatures[name] = signatures
 
     # ------------------------------------------------------------------ deciding
 
-    def decide(self, checks: Sequence[Check]) -> dict[str, Decision]:
-        """Which checks replay: each whose current key is its last pass's, whose ``needs``
+    def decide(
+        self, checks: Sequence[Check], kept: Mapping[str, Kept] | None = None
+    ) -> dict[str, Decision]:
+        """Which checks replay: each whose current key is one it passed on, whose ``needs``
         all replay, whose sibling shards all replay, and that reads nothing a check that runs
-        writes."""
+        writes.
+
+        ``kept`` (the watch loop): the last result of each check in this loop and the key it
+        ran on; a check whose key is still that one keeps that result, whatever it was -- a
+        failure whose inputs did not change is not run again, a check that is never cached
+        reruns only when its inputs changed."""
         builder = self.builder()
         never: dict[str, str] = {}
         for check in checks:
@@ -141,13 +178,38 @@ class Incremental:
                 never[check.name] = f"{check.kind} are never cached"
             elif why := builder.uncacheable(check):
                 never[check.name] = f"not cached: {why}"
-        parts = self.key_parts([c for c in checks if c.name not in never])
+        keyed = [
+            c
+            for c in checks
+            if c.name not in never or (kept is not None and not builder.uncacheable(c))
+        ]
+        parts = self.key_parts(keyed)
         decisions: dict[str, Decision] = {}
         for check in checks:
-            if check.name not in parts:
-                decisions[check.name] = Decision(check.name, never[check.name])
+            current = parts.get(check.name)
+            last = kept.get(check.name) if kept is not None else None
+            if current is not None and last is not None and last.key == current.digest():
+                decisions[check.name] = Decision(
+                    check.name,
+                    f"unchanged since round {last.round}",
+                    current,
+                    last.result,
+                    recordable=check.name not in never,
+                    kept=True,
+                )
                 continue
-            current = parts[check.name]
+            # In a watch loop, a check runs again because of what changed since its last run.
+            since = (
+                ""
+                if current is None or last is None or last.parts is None
+                else (explain(last.parts, current, last_status=None))
+            )
+            if current is None or check.name in never:
+                parts_kept = current if kept is not None else None
+                decisions[check.name] = Decision(
+                    check.name, since or never[check.name], parts_kept, recordable=False
+                )
+                continue
             found = self.store.lookup(check.name, current)
             self.warnings.extend(found.warnings)
             if found.entry is not None:
@@ -161,7 +223,7 @@ class Incremental:
                     found.entry,
                 )
             else:
-                decisions[check.name] = Decision(check.name, found.reason, current)
+                decisions[check.name] = Decision(check.name, since or found.reason, current)
         _runs_together(checks, decisions)
         _readers_of_writers(checks, decisions)
         self.decisions = decisions
@@ -173,6 +235,8 @@ class Incremental:
         tail and ``--parex-show-output`` have it)."""
         decision = self.decisions[name]
         assert decision.replay is not None
+        if decision.kept:  # its log is still the one of the run that earned it
+            return replace(decision.replay, cached=True, start=None, end=None, cpu=0.0)
         note = b""
         if decision.dropped:
             note = (
@@ -207,7 +271,12 @@ class Incremental:
         passed: list[CheckResult] = []
         for result in results:
             decision = self.decisions.get(result.name)
-            if decision is None or decision.parts is None or result.cached:
+            if (
+                decision is None
+                or decision.parts is None
+                or not decision.recordable
+                or result.cached
+            ):
                 continue
             if result.status is Status.PASSED:
                 passed.append(result)
