@@ -400,11 +400,28 @@ def _register(config: pytest.Config, run: GateRun) -> None:
         store = run.incremental.store.directory if run.incremental is not None else None
         exclude = _outputs(config, run.config, store)
         mode = config.getoption("parex_watch")
-        manager.register(watch.WatchPlugin(config, run, mode, exclude), "parex-local")
+        quiet = _quiet_ms(os.environ.get(ENV_PREFIX + "WATCH_QUIET"))
+        manager.register(watch.WatchPlugin(config, run, mode, exclude, quiet), "parex-local")
     else:
         manager.register(local.LocalPlugin(config, run), "parex-local")
     live.register(config, config.getoption("parex_progress"))
     artifacts.register(config)
+
+
+def _quiet_ms(text: str | None) -> int:
+    """``PYTEST_PAREX_WATCH_QUIET``: milliseconds without a change that end a batch of
+    changes (an editor that saves in steps, a slow network file system want more)."""
+    if not text:
+        return watching.STEP_MS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10_000:
+        raise pytest.UsageError(
+            f"{ENV_PREFIX}WATCH_QUIET must be milliseconds between 1 and 10000, got {text!r}"
+        )
+    return value
 
 
 def report_header(config: pytest.Config) -> list[str] | None:

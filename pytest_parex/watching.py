@@ -25,7 +25,7 @@ from typing import Any
 
 from pytest_parex.cache.listing import PRUNED_DIRS, normalise_relpath
 
-STEP_MS = 50
+STEP_MS = 30
 """Milliseconds without a change that end a batch (an editor's save is one batch)."""
 DEBOUNCE_MS = 1600
 """At most this many milliseconds of continuous changes are gathered into one batch."""

@@ -252,8 +252,10 @@ def test_a_reader_of_what_a_running_check_writes_runs_after_it(project: Project)
     _reads(project)
     (project.path / "src").mkdir()
     (project.path / "src" / "seed.txt").write_text("ok\n")
+    # gen takes longer than use: the order the remembered durations give (the longest first:
+    # gen, then use) is then the same on a loaded machine as on a quiet one.
     (project.path / "gen.py").write_text(
-        "import os\nos.makedirs('gen', exist_ok=True)\n"
+        "import os, time\nos.makedirs('gen', exist_ok=True)\ntime.sleep(0.3)\n"
         "open('gen/data.txt', 'w').write(open('src/seed.txt').read())\n"
     )
     project.write(

@@ -34,7 +34,7 @@ from pytest_parex.output.live import LiveProgress
 from pytest_parex.output.text import sanitize, seconds
 from pytest_parex.results import CheckResult, GateResult, Status, gate_result
 from pytest_parex.state import GateRun
-from pytest_parex.watching import Ignored, Watcher
+from pytest_parex.watching import STEP_MS, Ignored, Watcher
 
 POLL = 0.05
 """Seconds between two looks for changes while a round runs (restart mode)."""
@@ -49,9 +49,17 @@ check reached no verdict: it runs again)."""
 class WatchPlugin(LocalPlugin):
     """The watch loop around local agents; owns the verdict of each round."""
 
-    def __init__(self, config: pytest.Config, run: GateRun, mode: str, exclude: Iterable[str]):
+    def __init__(
+        self,
+        config: pytest.Config,
+        run: GateRun,
+        mode: str,
+        exclude: Iterable[str],
+        quiet_ms: int = STEP_MS,
+    ):
         super().__init__(config, run)
         self.mode = mode
+        self.quiet_ms = quiet_ms
         self.exclude = list(exclude)
         self.round = 0
         self.completed = 0
@@ -78,7 +86,7 @@ class WatchPlugin(LocalPlugin):
             )
         items = {it.name: it for it in session.items if isinstance(it, ParexItem)}
         ignored = Ignored(self.exclude)
-        self.watcher = Watcher(self.config.rootpath, ignored)
+        self.watcher = Watcher(self.config.rootpath, ignored, step_ms=self.quiet_ms)
         self.watcher.start()
         try:
             self._loop(session, items)
