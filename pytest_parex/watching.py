@@ -191,14 +191,18 @@ class Watcher:
                     self._gather(raw)
                 if self._rebuild.is_set() and not self._stop.is_set():
                     # The new watches are in place before the old ones go, and what the old
-                    # ones saw meanwhile is taken: no change falls between the two.
+                    # ones saw meanwhile is taken: no change falls between the two. What was
+                    # written in a new directory before its watch existed is handed over as
+                    # changed: a file created right after its directory is not lost.
                     self._rebuild.clear()
+                    before = set(self.watched)
                     fresh = self._open()
                     left = notify.watch(self.debounce_ms, self.step_ms, 1, None)
                     notify.close()
                     notify = fresh
                     if isinstance(left, set):
                         self._gather(left)
+                    self._gather((0, path) for path in self._files_in(set(self.watched) - before))
         except Exception as exc:  # the loop shows it; a watcher that died must not hang it
             with self._cond:
                 self.error = f"{type(exc).__name__}: {exc}"
@@ -219,6 +223,18 @@ class Watcher:
             except FileNotFoundError:
                 continue
         raise OSError(f"{self.root} keeps changing too fast to be watched")
+
+    def _files_in(self, folders: Iterable[str]) -> list[str]:
+        """The entries of ``folders`` (relative), as absolute paths."""
+        found: list[str] = []
+        for rel in sorted(folders):
+            full = str(self.root / rel) if rel else str(self.root)
+            try:
+                with os.scandir(full) as it:
+                    found.extend(e.path for e in it if not e.is_dir(follow_symlinks=False))
+            except OSError:
+                continue
+        return found
 
     def _gather(self, batch: Iterable[tuple[Any, str]]) -> None:
         base = str(self.root)
