@@ -40,6 +40,7 @@ import argparse
 import configparser
 import contextlib
 import datetime
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -1478,10 +1479,16 @@ def watch(root: Path, reps: int, files: int = 2000) -> dict[str, Any]:
 def _store_parts(i: int, files: int) -> Any:
     from pytest_parex.cache.key import KeyParts
 
-    digest = f"{i:08x}"
+    # Digests as random as real ones (blake2b): they are what an entry cannot compress.
+    seed = hashlib.blake2b(str(i).encode(), digest_size=20).digest()
     return KeyParts(
         definition={"kind": "command", "argv": ["ruff", "check", "."], "cwd": ".", "i": i % 100},
-        files={f"pkg{j // 80}/mod{j % 80}.py": f"{digest}{j:032x}" for j in range(files)},
+        files={
+            f"pkg{j // 80}/mod{j % 80}.py": hashlib.blake2b(
+                seed + j.to_bytes(4, "little"), digest_size=20
+            ).hexdigest()
+            for j in range(files)
+        },
         tools={"ruff": "/venv/bin/ruff 0123456789abcdef"},
         versions={"ruff": "0.8.1", "pytest": "8.3.0"},
         python="cpython 3.11.7 /venv/bin/python",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import pty
 import re
@@ -263,6 +264,26 @@ def _hold(project: Project, *, restart: bool) -> Watching:
     return gate
 
 
+def _checks_of(project: Project, *args: str) -> dict[str, tuple[str, bool]]:
+    """A gate in the project, in the watch loop's environment: {check: (status, cached)}."""
+    report = project.path.parent / f"{project.path.name}-report.json"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "--parex", f"--parex-json={report}", "-p",
+         "no:randomly", *args],
+        cwd=project.path, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return {c["name"]: (c["status"], c["cached"]) for c in json.loads(report.read_text())["checks"]}
+
+
+def _agrees_after(project: Project) -> None:
+    """What the loop recorded is true: a gate now replays only what running it confirms."""
+    (project.path.parent / f"{project.path.name}-go").touch()
+    cached = _checks_of(project)
+    uncached = _checks_of(project, "--parex-no-cache")
+    assert {n: s for n, (s, _) in cached.items()} == {n: s for n, (s, _) in uncached.items()}
+    assert {n for n, (_, c) in cached.items() if c} == {"hold", "docs"}  # the last passes
+
+
 def test_an_edit_during_a_round_queues_one_more(project: Project) -> None:
     gate = _hold(project, restart=False)
     (project.path.parent / f"{project.path.name}-go").touch()
@@ -273,6 +294,7 @@ def test_an_edit_during_a_round_queues_one_more(project: Project) -> None:
     code, out = gate.stop()
     assert code == 0, out
     assert wait_gone(project.token) == []
+    _agrees_after(project)
 
 
 def test_restart_cancels_the_affected_tree_and_starts_it_again(project: Project) -> None:
@@ -290,6 +312,7 @@ def test_restart_cancels_the_affected_tree_and_starts_it_again(project: Project)
     code, out = gate.stop()
     assert code == 0, out
     assert wait_gone(project.token) == []
+    _agrees_after(project)
 
 
 def test_ctrl_c_during_a_round_kills_it_and_keeps_the_last_rounds_code(
