@@ -182,7 +182,8 @@ def configure(config: pytest.Config) -> None:
         parex_config,
         checks=tuple(c for c in parex_config.checks if not decisions.get(c.name, _RUNS).cached),
     )
-    decision = workers.decide(config, to_run)
+    # A watch loop's later rounds may run any check: its agents are for all of them.
+    decision = workers.decide(config, parex_config if watch is not None else to_run)
     if watch is not None and decision.mode is not Mode.LOCAL:
         what = "--parex-plan and --collect-only" if decision.mode is Mode.PLAN else "-n and --tx"
         raise pytest.UsageError(

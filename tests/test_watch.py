@@ -456,3 +456,19 @@ def test_without_watchfiles_one_line_says_how_to_get_it(
         ["ERROR: --parex-watch needs watchfiles, which is not installed: pip install "
          "'pytest-parex[watch]'"]
     )  # fmt: skip
+
+
+def test_a_loop_that_starts_all_cached_still_runs_its_rounds_side_by_side(
+    project: Project,
+) -> None:
+    _project(project)
+    assert {c for c, (_, cached) in _checks_of(project).items() if cached} == set()
+    gate = Watching(project, "--parex-progress=plain")
+    out = gate.round(1)
+    assert "4 ran" not in out and "0 ran, 4 not rerun" in out, out
+    (project.path / "src" / "a.py").write_text("A = 7\n")
+    out = gate.round(2)
+    workers = re.findall(r"^\[parex\] (?:all|py) started on (w\d)", out, re.MULTILINE)
+    assert sorted(workers) == ["w0", "w1"], out
+    code, _ = gate.stop()
+    assert code == 0
