@@ -1463,7 +1463,7 @@ def watch(root: Path, reps: int, files: int = 2000) -> dict[str, Any]:
                 median(latencies) * 1000,
                 TARGETS["watch_start_ms"],
                 "ms",
-                "the round's JSON report; the batch ends 50 ms after the last write",
+                "the round's JSON report; a batch ends 30 ms after the last write",
                 valid=not problems,
             ),
             target(
