@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pytest_parex.cache.digests import FileIndex
 from pytest_parex.cache.key import KeyBuilder, KeyParts, KeySettings
 from pytest_parex.cache.listing import Scanner
-from pytest_parex.cache.store import ResultCache
+from pytest_parex.cache.store import Store
 from pytest_parex.config import Check
 from pytest_parex.kinds.base import RunContext
 
@@ -162,10 +162,10 @@ def compute_keys(root: Path, state: Path, timer: Timer) -> tuple[dict[str, KeyPa
     return parts, index.hashed
 
 
-def lookups(store: ResultCache, parts: dict[str, KeyParts], timer: Timer) -> None:
+def lookups(store: Store, parts: dict[str, KeyParts], timer: Timer) -> None:
     def look() -> None:
         for name, p in parts.items():
-            if not store.lookup(name).replayable(p):
+            if not store.lookup(name, p).replayable:
                 raise RuntimeError(f"{name} not replayable on an unchanged tree")
 
     timer.measure("lookup", look)
@@ -182,7 +182,7 @@ def scratch() -> Iterator[Path]:
 
 def bench(root: Path, reps: int) -> dict[str, Timer]:
     state = root.parent / f"{root.name}-state"
-    store = ResultCache(state / "results", max_entries=100, max_bytes=10**9)
+    store = Store(state / "results", max_bytes=10**9, max_age=10**9)
     cold, warm = Timer(), Timer()
     for _ in range(reps):
         (state / "index.json").unlink(missing_ok=True)

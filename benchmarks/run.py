@@ -32,6 +32,10 @@ Sections (see ``--only``):
 - cache: a generated project of 5,000 files: first run, unchanged rerun, one file changed; the
   key computation on 5,000 and 50,000 files warm (``benchmarks/keys.py``); installed code of a
   virtualenv of 150 distributions keyed by content vs by name and version.
+- watch: ``--parex-watch`` on 2,000 files: a save -> the first affected check started (from
+  each round's JSON report), and the watcher's CPU over 10 idle seconds.
+- store: branch A -> B -> A on the cache project (the third run replays A's passes); a lookup
+  in a store of 10,000 entries (hit and miss), the eviction scan over them.
 - selfgate: this repository's own gate in a fresh copy of the working tree (no pytest cache):
   the first run, a balanced run that runs everything again, unchanged reruns; and the first run
   of a copy without the committed durations file (its shards take the files as they go).
@@ -46,6 +50,8 @@ from __future__ import annotations
 import argparse
 import configparser
 import contextlib
+import datetime
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -86,6 +92,8 @@ SECTIONS = (
     "project",
     "startup",
     "cache",
+    "watch",
+    "store",
     "selfgate",
     "scheduling",
     "scale",
@@ -126,6 +134,11 @@ TARGETS = {
     "precommit_vs_pre_commit": 0.5,  # parex / pre-commit run --all-files (same hooks, warm)
     "precommit_vs_prek": 1.0,  # parex / prek run --all-files
     "precommit_rerun_started": 0,  # hooks run by an unchanged rerun (every one replays)
+    "watch_start_ms": 100.0,  # --parex-watch: save -> first affected check started (median)
+    "watch_idle_percent": 1.0,  # the watcher's CPU while nothing changes, % of one core
+    "store_ab_fraction": 0.25,  # branch A -> B -> A: the third run <= this x the first ...
+    "store_ab_plus_s": 0.25,  # ... + this
+    "store_lookup_ms": 5.0,  # a lookup in a store of 10,000 entries
 }
 NAN = float("nan")
 
@@ -1693,6 +1706,282 @@ def selfgate(root: Path, reps: int, attempts: int = 2) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ watch mode and the store
+
+WATCH_SAVES = 20
+"""Saves timed in the watch section (one round each)."""
+WATCH_IDLE_S = 10.0
+"""Seconds the watcher is left idle while its CPU time is measured."""
+STORE_ENTRIES = 10_000
+STORE_FILES = 500
+"""Files in each stored key of the lookup benchmark (a mid-sized project's check)."""
+QUICK = "import sys; sys.exit(0)"
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system seconds of process ``pid`` (all its threads), from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class WatchGate:
+    """``pytest --parex --parex-watch`` in ``proj``, its output read as it comes."""
+
+    def __init__(self, proj: Path, report: Path) -> None:
+        argv = parex_cmd("--parex-watch", f"--parex-json={report}", "-q", cache=True)
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=proj,
+            env=clean_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def wait_round(self, n: int, timeout: float = TIMEOUT) -> None:
+        prefix = f"parex watch: round {n} "
+        deadline = time.monotonic() + timeout
+        while not any(line.startswith(prefix) and " in " in line for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise BenchError(f"watch: no round {n}\n" + "".join(self.lines[-30:]))
+            time.sleep(0.005)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._reader.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+
+def check_start(report: Path, name: str) -> float:
+    """``time.time()`` when ``name`` started in the round the JSON report is of."""
+    doc = json.loads(report.read_text())
+    origin = datetime.datetime.fromisoformat(doc["started_at"]).timestamp()
+    check = next(c for c in doc["checks"] if c["name"] == name)
+    if check.get("start") is None:
+        return NAN
+    return origin + float(check["start"])
+
+
+def watch(root: Path, reps: int, files: int = 2000) -> dict[str, Any]:
+    """``--parex-watch`` on a project of ``files`` files: a save -> the first affected check
+    started (from the round's JSON report), and the watcher's CPU while nothing changes."""
+    proj = root / "watch"
+    keybench.build_tree(proj, files)
+    checks = {
+        "near": {"run": [PY, "-c", QUICK], "reads": ["pkg0/**"]},
+        "far": {"run": [PY, "-c", QUICK], "reads": ["pkg1/**"], "agent": "debugger"},
+        "all": {"run": [PY, "-c", QUICK], "agent": "refactorer"},
+    }
+    write(proj / "pyproject.toml", '[project]\nname = "bench"\n\n' + gate_pyproject(checks))
+    keybench.git_init(proj)
+    time.sleep(keybench.SETTLE_S)
+    report = root / "watch-report.json"
+    latencies: list[float] = []
+    idle: list[float] = []
+    problems: list[str] = []
+    for rep in range(reps):
+        shutil.rmtree(proj / ".pytest_cache", ignore_errors=True)
+        gate = WatchGate(proj, report)
+        try:
+            gate.wait_round(1)
+            time.sleep(1.0)  # let the first round's writes settle
+            before, start = proc_cpu(gate.proc.pid), time.perf_counter()
+            time.sleep(WATCH_IDLE_S)
+            spent = proc_cpu(gate.proc.pid) - before
+            idle.append(100.0 * spent / (time.perf_counter() - start))
+            target_file = proj / "pkg0" / "mod3.py"
+            for i in range(WATCH_SAVES):
+                saved = time.time()
+                target_file.write_text(f"VALUE = {rep}_{i}\n")
+                gate.wait_round(i + 2)
+                started = check_start(report, "near")
+                latencies.append(started - saved)
+                ran = sorted(
+                    c["name"] for c in json.loads(report.read_text())["checks"] if not c["cached"]
+                )
+                if ran != ["all", "near"]:
+                    problems.append(f"rep {rep + 1}, save {i + 1}: ran {ran}")
+        finally:
+            code = gate.stop()
+        if code != 0:
+            problems.append(f"rep {rep + 1}: exit code {code} after Ctrl-C")
+        assert_nothing_left(root, "watch")
+    return {
+        "files": files,
+        "saves": len(latencies),
+        "latency_ms": {
+            "median": rnd(median(latencies) * 1000, 1),
+            "max": rnd(max(latencies, default=NAN) * 1000, 1),
+            "all": [round(x * 1000, 1) for x in latencies],
+        },
+        "idle_cpu_percent": [round(x, 3) for x in idle],
+        "problems": problems,
+        "targets": [
+            target(
+                f"watch: save -> first affected check started ({files} files, median)",
+                median(latencies) * 1000,
+                TARGETS["watch_start_ms"],
+                "ms",
+                "the round's JSON report; a batch ends 30 ms after the last write",
+                valid=not problems,
+            ),
+            target(
+                f"watch: the watcher idle ({WATCH_IDLE_S:.0f} s, % of a core)",
+                max(idle, default=NAN),
+                TARGETS["watch_idle_percent"],
+                "%",
+            ),
+        ],
+    }
+
+
+def _store_parts(i: int, files: int) -> Any:
+    from pytest_parex.cache.key import KeyParts
+
+    # Digests as random as real ones (blake2b): they are what an entry cannot compress.
+    seed = hashlib.blake2b(str(i).encode(), digest_size=20).digest()
+    return KeyParts(
+        definition={"kind": "command", "argv": ["ruff", "check", "."], "cwd": ".", "i": i % 100},
+        files={
+            f"pkg{j // 80}/mod{j % 80}.py": hashlib.blake2b(
+                seed + j.to_bytes(4, "little"), digest_size=20
+            ).hexdigest()
+            for j in range(files)
+        },
+        tools={"ruff": "/venv/bin/ruff 0123456789abcdef"},
+        versions={"ruff": "0.8.1", "pytest": "8.3.0"},
+        python="cpython 3.11.7 /venv/bin/python",
+        env={"PATH": "sha256:0123", "CI": None},
+    )
+
+
+def ab_project(proj: Path, files: int) -> None:
+    """:func:`cache_project` with a branch ``b`` where one module differs."""
+    cache_project(proj, files)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    subprocess.run([*git, "checkout", "-qb", "b"], cwd=proj, check=True, timeout=120)
+    changed = proj / CACHE_CHANGED
+    changed.write_text(changed.read_text() + "ON_B = True\n")
+    subprocess.run([*git, "commit", "-qam", "b"], cwd=proj, check=True, timeout=120)
+    subprocess.run([*git, "checkout", "-q", "-"], cwd=proj, check=True, timeout=120)
+
+
+def store(root: Path, reps: int, files: int = 5000) -> dict[str, Any]:
+    """The store: branch A -> B -> A (the third run replays A's passes), and a lookup in a
+    store of :data:`STORE_ENTRIES` entries."""
+    from pytest_parex.cache.store import Store
+
+    gates = Gates(root / "reports")
+    proj = root / "store-ab"
+    ab_project(proj, files)
+    time.sleep(keybench.SETTLE_S)
+    series = {
+        "a": Series("branch A, first run (empty store)"),
+        "b": Series("branch B"),
+        "a_again": Series("branch A again"),
+    }
+    problems: list[str] = []
+    git = ["git", "checkout", "-q"]
+    for rep in range(reps):
+        shutil.rmtree(proj / ".pytest_cache", ignore_errors=True)
+        for key, branch in (("a", None), ("b", "b"), ("a_again", "-")):
+            if branch is not None:
+                subprocess.run([*git, branch], cwd=proj, check=True, timeout=120)
+            m, doc = gates.run(proj, what=f"store: {series[key].label}", cache=True)
+            add_gate(series[key], m, doc)
+            ran = sorted(c["name"] for c in doc["checks"] if not c.get("cached"))
+            expected = {"a": ["data", "lint", "tests"], "b": list(CACHE_RERUNS), "a_again": []}
+            if ran != expected[key]:
+                problems.append(f"rep {rep + 1}, {series[key].label}: ran {ran}")
+        assert_nothing_left(root, "store")
+    # A lookup among STORE_ENTRIES entries: 100 checks, 100 states each.
+    folder = root / "store-lookup"
+    big = Store(folder, max_bytes=10**12, max_age=10**9)
+    build_start = time.perf_counter()
+    keys = []
+    for i in range(STORE_ENTRIES):
+        parts = _store_parts(i, STORE_FILES)
+        name = f"check{i % 100}"
+        big.record_pass(name, parts, {"status": "passed", "duration": 1.0}, b"ok\n" * 200)
+        if i % 50 == 0:
+            keys.append((name, parts))
+    build_s = time.perf_counter() - build_start
+    entry_sizes = [size for _, size, _ in big.entries()]
+    hits, misses = [], []
+    for name, parts in keys:
+        start = time.perf_counter()
+        found = big.lookup(name, parts)
+        hits.append(time.perf_counter() - start)
+        if found.entry is None:
+            problems.append(f"lookup: {name} missed a stored key")
+        other = _store_parts(STORE_ENTRIES + len(misses), STORE_FILES)
+        start = time.perf_counter()
+        missed = big.lookup(name, other)
+        misses.append(time.perf_counter() - start)
+        if missed.entry is not None:
+            problems.append(f"lookup: {name} hit a key never stored")
+    start = time.perf_counter()
+    big.evict()
+    evict_s = time.perf_counter() - start
+    first = series["a"].wall
+    limit = TARGETS["store_ab_fraction"] * first + TARGETS["store_ab_plus_s"]
+    return {
+        "files": files,
+        "series": {k: s.to_dict() for k, s in series.items()},
+        "ratios": {k: rnd(s.wall / first, 3) for k, s in series.items()},
+        "problems": problems,
+        "lookup": {
+            "entries": len(entry_sizes),
+            "files_per_key": STORE_FILES,
+            "entry_bytes_median": int(median([float(s) for s in entry_sizes])),
+            "store_bytes": sum(entry_sizes),
+            "build_s": round(build_s, 2),
+            "hit_ms": {"median": rnd(median(hits) * 1000, 3), "max": rnd(max(hits) * 1000, 3)},
+            "miss_ms": {
+                "median": rnd(median(misses) * 1000, 3),
+                "max": rnd(max(misses) * 1000, 3),
+            },
+            "evict_scan_ms": rnd(evict_s * 1000, 1),
+            "n": len(hits),
+        },
+        "targets": [
+            target(
+                f"store: branch A -> B -> A, the third run (25% of the first {first:.2f}s + 0.25s)",
+                series["a_again"].wall,
+                round(limit, 4),
+                "s",
+                valid=not problems,
+            ),
+            target(
+                f"store: a lookup among {len(entry_sizes):,} entries (hit and miss, median)",
+                max(median(hits), median(misses)) * 1000,
+                TARGETS["store_lookup_ms"],
+                "ms",
+                f"{STORE_FILES} files a key; a miss also reads the head and the last pass",
+            ),
+        ],
+    }
+
+
 # ------------------------------------------------------------------ scheduling, scale, fail-fast
 
 
@@ -2166,6 +2455,28 @@ def table(results: Mapping[str, Any]) -> str:
             f"{i['names_ms']} ms, by content {i['content_ms']} ms (+{i['extra_ms']} ms)"
         )
         t.lines.extend(f"  PROBLEM: {p}" for p in r["problems"])
+    if "watch" in results:
+        r = results["watch"]
+        t.head(f"watch: --parex-watch on {r['files']} files, {r['saves']} saves")
+        lat = r["latency_ms"]
+        t.line(
+            f"save -> first affected check started: median {lat['median']} ms, max {lat['max']} ms"
+        )
+        t.line(f"watcher idle: {', '.join(f'{x:.2f}%' for x in r['idle_cpu_percent'])} of a core")
+        t.lines.extend(f"  PROBLEM: {p}" for p in r["problems"])
+    if "store" in results:
+        r = results["store"]
+        t.head(f"store: branch A -> B -> A on {r['files']} files (data, lint, tests)")
+        t.series(r, "of the first")
+        lk = r["lookup"]
+        t.line(
+            f"lookup among {lk['entries']:,} entries ({lk['files_per_key']} files a key, "
+            f"{lk['entry_bytes_median']:,} bytes an entry, {lk['store_bytes'] / 2**20:.0f} MiB): "
+            f"hit median {lk['hit_ms']['median']} ms (max {lk['hit_ms']['max']}), miss median "
+            f"{lk['miss_ms']['median']} ms (max {lk['miss_ms']['max']}); eviction scan "
+            f"{lk['evict_scan_ms']} ms"
+        )
+        t.lines.extend(f"  PROBLEM: {p}" for p in r["problems"])
     if "selfgate" in results:
         r = results["selfgate"]
         t.head(f"selfgate: this repository's own gate ({r['files']} files, a copy)")
@@ -2517,6 +2828,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "project": lambda: project(root, args.reps, specs, workdir, deps),
             "startup": lambda: startup(root, args.reps, specs, workdir, deps),
             "cache": lambda: cache(root, args.reps, args.files),
+            "watch": lambda: watch(root, args.reps),
+            "store": lambda: store(root, args.reps, args.files),
             "selfgate": lambda: selfgate(root, args.reps),
             "scheduling": lambda: scheduling(root, args.reps),
             "scale": lambda: scale(root, args.reps, args.scale),

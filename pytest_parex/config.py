@@ -42,6 +42,11 @@ DEFAULT_AGENT = "code-reviewer"
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MAX_PARALLEL = 5
 DEFAULT_LOG_DIR = ".parex/logs"
+DEFAULT_CACHE_SIZE = 512 * 1024**2
+"""Bytes the result cache's store may hold (``cache-size``): a few hundred states of a
+mid-sized project, small beside a laptop's disk."""
+DEFAULT_CACHE_MAX_AGE = 30 * 86400.0
+"""Seconds an entry of the store is kept unused (``cache-max-age``)."""
 ON_FAILURE = ("best-effort", "fail-fast")
 
 # A check name ends up in a pytest node id, a log file name and a terminal line: keep it tame.
@@ -57,6 +62,9 @@ GLOBAL_KEYS = (
     "retries",
     "log-dir",
     "annotations",
+    "cache-dir",
+    "cache-size",
+    "cache-max-age",
     "checks",
     "pre-commit",
     "pre-commit-skip",
@@ -183,6 +191,13 @@ class ParexConfig:
     retries: int = 0
     log_dir: str = DEFAULT_LOG_DIR
     annotations: AnnotationLimits = AnnotationLimits()
+    cache_dir: str = ""
+    """Where the result cache's store is (``cache-dir``, relative to the rootdir); "" for
+    pytest's cache directory."""
+    cache_size: int = DEFAULT_CACHE_SIZE
+    """Bytes the store may hold; least recently used entries go first."""
+    cache_max_age: float = DEFAULT_CACHE_MAX_AGE
+    """Seconds an entry may stay unused before it goes."""
     notes: tuple[str, ...] = field(default=())
     """Things said about how the config was built (shown in the header)."""
     pre_commit: str = ""
@@ -432,6 +447,15 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
     annotations = AnnotationLimits()
     if "annotations" in table:
         annotations = _annotation_limits(v, where, table["annotations"])
+    cache_dir = ""
+    if "cache-dir" in table:
+        cache_dir = v.string(where, "cache-dir", table["cache-dir"])
+    cache_size = DEFAULT_CACHE_SIZE
+    if "cache-size" in table:
+        cache_size = _cache_size(v, where, table["cache-size"])
+    cache_max_age = DEFAULT_CACHE_MAX_AGE
+    if "cache-max-age" in table:
+        cache_max_age = _cache_max_age(v, where, table["cache-max-age"])
 
     pre_commit = ""
     if "pre-commit" in table:
@@ -531,9 +555,63 @@ def parse(table: Mapping[str, Any], source: str) -> ParexConfig:
         annotations=annotations,
         pre_commit=pre_commit,
         pre_commit_skip=pre_commit_skip,
+        cache_dir=cache_dir,
+        cache_size=cache_size,
+        cache_max_age=cache_max_age,
     )
     _validate_needs(v, config)
     return config
+
+
+def _cache_size(v: Validator, where: str, raw: object) -> int:
+    """``cache-size``: bytes (an integer) or a size with a unit ("512 MiB", "2 GB")."""
+    from argparse import ArgumentTypeError
+
+    from pytest_parex.child.leaks import parse_size
+
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    if isinstance(raw, str):
+        try:
+            size = parse_size(raw)
+        except ArgumentTypeError:
+            size = 0
+        if size > 0:
+            return size
+    raise v.error(
+        where, f'cache-size must be a size like "512 MiB" or a number of bytes, got {show(raw)}'
+    )
+
+
+_AGE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+_AGE = re.compile(r"^\s*(?P<number>[0-9]*\.?[0-9]+)\s*(?P<unit>[smhdw])\s*$")
+
+
+def parse_age(text: str) -> float:
+    """``"30d"``, ``"12h"``, ``"90m"``, ``"3600s"``, ``"2w"`` in seconds; ValueError otherwise."""
+    match = _AGE.match(text)
+    if match is None:
+        raise ValueError(text)
+    seconds = float(match["number"]) * _AGE_UNITS[match["unit"]]
+    if not seconds > 0:
+        raise ValueError(text)
+    return seconds
+
+
+def _cache_max_age(v: Validator, where: str, raw: object) -> float:
+    """``cache-max-age``: a duration with a unit ("30d", "12h"), or seconds (a number)."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0 < raw < float("inf"):
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            return parse_age(raw)
+        except ValueError:
+            pass
+    raise v.error(
+        where,
+        f'cache-max-age must be a duration like "30d" (s, m, h, d, w) or a number of seconds, '
+        f"got {show(raw)}",
+    )
 
 
 def _annotation_limits(v: Validator, where: str, raw: object) -> AnnotationLimits:

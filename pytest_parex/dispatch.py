@@ -113,6 +113,9 @@ class Dispatcher:
     backfill: bool = True
     """Whether checks may backfill while an exclusive check waits (see
     :func:`pytest_parex.plan.simulate`)."""
+    fail_fast_on_done: bool = True
+    """Whether a failure among ``done`` stops the run at once (fail-fast). The watch loop's
+    kept failures do not: they are an earlier round's, and the checks that changed run."""
 
     def __post_init__(self) -> None:
         self.checks: dict[str, Check] = {c.name: c for c in self.config.checks}
@@ -186,9 +189,11 @@ class Dispatcher:
         self.workers: dict[str, _Worker] = {}
         self.decided: str = ""
         """Why the gate is decided early (fail-fast, any, threshold); empty while it is not."""
+        self._starting = True
         for name, status in self.done.items():
             if name in self.checks:
                 self.finish(name, status)
+        self._starting = False
 
     # ------------------------------------------------------------------ workers
 
@@ -716,5 +721,10 @@ class Dispatcher:
                 self.decided = f"cancelled: gate {gate} reached ({good} checks passed)"
             elif possible < gate:
                 self.decided = f"cancelled: gate {gate} can no longer be reached"
-        elif self.config.on_failure == "fail-fast" and status in BAD and self.checks[last].blocking:
+        elif (
+            self.config.on_failure == "fail-fast"
+            and status in BAD
+            and self.checks[last].blocking
+            and (self.fail_fast_on_done or not self._starting)
+        ):
             self.decided = f"cancelled: fail-fast after {last} {Status(status).past}"

@@ -9,6 +9,7 @@ read the configuration, decide what this process is (:class:`~pytest_parex.state
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,12 +25,14 @@ from pytest_parex import (
     plan,
     runs,
     testplugins,
+    watching,
     workers,
 )
 from pytest_parex import config as cfg
 from pytest_parex.cache import incremental
 from pytest_parex.cache.digests import FileIndex
 from pytest_parex.cache.key import KeyBuilder, KeySettings
+from pytest_parex.cache.store import Store
 from pytest_parex.config import Check
 from pytest_parex.execute import ACTIVE_ENV, CHECK_ENV
 from pytest_parex.items import ParexItem
@@ -181,13 +184,28 @@ def configure(config: pytest.Config) -> None:
     config.option.maxfail = 0
 
     known = remembered(config)
+    watch = None if workerinput is not None else config.getoption("parex_watch")
+    if watch is not None:
+        try:
+            watching.load_watchfiles()
+        except watching.WatchUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
     cache = None if hasattr(config, "workerinput") else _open_cache(config, parex_config, path)
-    decisions = cache.decide(parex_config.checks) if cache is not None else {}
+    # Watching keys every check (kept={}): a check never cached still reruns only when its
+    # inputs change.
+    kept: dict[str, incremental.Kept] | None = {} if watch is not None else None
+    decisions = cache.decide(parex_config.checks, kept=kept) if cache is not None else {}
     to_run = replace(
         parex_config,
         checks=tuple(c for c in parex_config.checks if not decisions.get(c.name, _RUNS).cached),
     )
-    decision = workers.decide(config, to_run)
+    # A watch loop's later rounds may run any check: its agents are for all of them.
+    decision = workers.decide(config, parex_config if watch is not None else to_run)
+    if watch is not None and decision.mode is not Mode.LOCAL:
+        what = "--parex-plan and --collect-only" if decision.mode is Mode.PLAN else "-n and --tx"
+        raise pytest.UsageError(
+            f"--parex-watch runs the checks on local agents, round after round: drop {what}"
+        )
     workers.apply_to_xdist(config, decision)
     expected, sources = plan.expected_durations(parex_config, known)
     if workerinput is not None:
@@ -224,6 +242,7 @@ def configure(config: pytest.Config) -> None:
             if decisions[check.name].cached:
                 log = context.log_dir / f"{check.file_name}.log"
                 run.replayed[check.name] = cache.replayed(check.name, log)
+    run.watching = watch is not None
     config.stash[GATE_RUN] = run
     _register(config, run)
 
@@ -260,11 +279,25 @@ def _open_cache(
         or incremental.disabled_by_environment(os.environ)
     ):
         return None
+    store = _store(config, parex_config, pytest_cache)
+    exclude = _outputs(config, parex_config, store.directory)
+    return incremental.Incremental(
+        _key_settings(config, parex_config, path, exclude),
+        store,
+        pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json",
+    )
+
+
+def _outputs(config: pytest.Config, parex_config: cfg.ParexConfig, store: Path | None) -> list[str]:
+    """What the gate writes inside the rootdir (relative paths): its logs and state, pytest's
+    cache, the result cache's store, its reports, the step summary, a redirected stdout --
+    never an input of a check, never a reason to run one."""
     rootdir = config.rootpath
     outputs = [
         parex_config.log_dir,
         ".parex",
         str(config.getini("cache_dir")),
+        *([str(store)] if store is not None else []),
         *(
             str(Path(config.invocation_params.dir) / value)
             for value in (
@@ -281,11 +314,27 @@ def _open_cache(
     if summary:  # the gate appends to it: never an input of a check
         outputs.append(summary)
     outputs += incremental.open_for_writing()
-    exclude = [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
-    return incremental.Incremental(
-        _key_settings(config, parex_config, path, exclude),
-        pytest_cache.mkdir(incremental.RESULTS_DIR),
-        pytest_cache.mkdir(incremental.INDEX_DIR) / "index.json",
+    return [rel for rel in (_inside(Path(p), rootdir) for p in outputs) if rel]
+
+
+def _store(config: pytest.Config, parex_config: cfg.ParexConfig, pytest_cache: Any) -> Store:
+    """The result cache's store: ``PYTEST_PAREX_CACHE_DIR`` > ``cache-dir`` > pytest's cache
+    directory; relative paths are the rootdir's. ``PYTEST_PAREX_CACHE=read`` opens it
+    read-only."""
+    given = os.environ.get(incremental.DIR_ENV) or parex_config.cache_dir
+    if given:
+        directory = Path(os.path.expanduser(given))
+        if not directory.is_absolute():
+            directory = config.rootpath / directory
+    else:
+        directory = Path(pytest_cache.mkdir(incremental.STORE_DIR))
+        # One entry per check, from before the store: never read again.
+        shutil.rmtree(directory.parent / incremental.OLD_RESULTS_DIR, ignore_errors=True)
+    return Store(
+        directory,
+        max_bytes=parex_config.cache_size,
+        max_age=parex_config.cache_max_age,
+        read_only=incremental.read_only_by_environment(os.environ),
     )
 
 
@@ -406,12 +455,36 @@ def _register(config: pytest.Config, run: GateRun) -> None:
         from pytest_parex.modes import controller
 
         manager.register(controller.ControllerPlugin(config, run), "parex-controller")
+    elif run.watching:
+        from pytest_parex.modes import watch
+
+        store = run.incremental.store.directory if run.incremental is not None else None
+        exclude = _outputs(config, run.config, store)
+        mode = config.getoption("parex_watch")
+        quiet = _quiet_ms(os.environ.get(ENV_PREFIX + "WATCH_QUIET"))
+        manager.register(watch.WatchPlugin(config, run, mode, exclude, quiet), "parex-local")
     else:
         from pytest_parex.modes import local
 
         manager.register(local.LocalPlugin(config, run), "parex-local")
     live.register(config, config.getoption("parex_progress"))
     artifacts.register(config)
+
+
+def _quiet_ms(text: str | None) -> int:
+    """``PYTEST_PAREX_WATCH_QUIET``: milliseconds without a change that end a batch of
+    changes (an editor that saves in steps, a slow network file system want more)."""
+    if not text:
+        return watching.STEP_MS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10_000:
+        raise pytest.UsageError(
+            f"{ENV_PREFIX}WATCH_QUIET must be milliseconds between 1 and 10000, got {text!r}"
+        )
+    return value
 
 
 def report_header(config: pytest.Config) -> list[str] | None:

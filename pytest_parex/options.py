@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 PROGRESS_MODES = ("auto", "live", "plain", "off")
+WATCH_MODES = ("queue", "restart")
 TIMELINE_SUFFIXES = (".svg", ".html", ".htm")
 
 
@@ -38,6 +39,16 @@ def annotation_limits(text: str) -> dict[str, int]:
         return annotation_spec(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def watch_mode(text: str) -> str:
+    """``--parex-watch[=queue|restart]``."""
+    if text not in WATCH_MODES:
+        raise argparse.ArgumentTypeError(
+            f"expected queue or restart, got {text!r} (write --parex-watch=restart; "
+            "--parex-watch alone queues)"
+        )
+    return text
 
 
 def names(text: str) -> list[str]:
@@ -125,6 +136,17 @@ def add_options(parser: pytest.Parser) -> None:
         help="Give pre-commit hooks and file-scoped reviews (ruff) only the changed files: "
         "staged and unstaged changes against HEAD, or with =REF the changes since the merge "
         "base with REF (GitHub Actions: the pull request's base)",
+    )
+    group.addoption(
+        "--parex-watch",
+        metavar="MODE",
+        nargs="?",
+        const="queue",
+        default=None,
+        type=watch_mode,
+        help="After the gate, watch the project and rerun the checks whose inputs change; a "
+        "change during a round queues one more (queue, the default) or restarts the running "
+        "checks it concerns (--parex-watch=restart). Needs pytest-parex[watch]",
     )
     group.addoption(
         "--parex-progress",

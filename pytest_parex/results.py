@@ -123,8 +123,9 @@ class CheckResult:
 
     @property
     def label(self) -> str:
-        """The status as the summary shows it: "cached" for a replayed pass."""
-        return CACHED if self.cached else self.status.value
+        """The status as the summary shows it: "cached" for a replayed pass (a failure the
+        watch loop keeps, its inputs unchanged, still says "failed")."""
+        return CACHED if self.cached and self.ok else self.status.value
 
     @property
     def measured(self) -> bool:

@@ -96,16 +96,19 @@ def run_process(
         adopting = _become_subreaper()
         children_before = _children() if adopting else set()
         try:
-            proc = subprocess.Popen(
-                list(argv) if not shell else argv[0],
-                cwd=cwd,
-                env={**env, RUN_ENV: marker},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                shell=shell,
-                start_new_session=True,
-            )
+            # Under the reaper's lock: it must know the leader before the leader can exit.
+            with ORPHANS.lock:
+                proc = subprocess.Popen(
+                    list(argv) if not shell else argv[0],
+                    cwd=cwd,
+                    env={**env, RUN_ENV: marker},
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    shell=shell,
+                    start_new_session=True,
+                )
+                ORPHANS.leaders.add(proc.pid)
         except OSError as exc:
             if not cwd.is_dir():
                 message = f"cwd {cwd} does not exist"
@@ -142,6 +145,7 @@ def run_process(
         child.close()
         if adopting:
             kill_escaped(marker, children_before | {proc.pid}, pgid)
+        ORPHANS.leaders.discard(proc.pid)
         if pgid_file is not None:
             with contextlib.suppress(OSError):
                 pgid_file.unlink()
@@ -223,16 +227,73 @@ def kill_group(pgid: int, child: Child | None, grace: float) -> None:
 @functools.cache
 def _become_subreaper() -> bool:
     """Make this process the child subreaper of what it starts (Linux): a process whose parent
-    dies is then re-parented to us, not to init, so a check's daemon can be found again."""
+    dies is then re-parented to us, not to init, so a check's daemon can be found again. The
+    orphans adopted so are reaped as they exit (:data:`ORPHANS`)."""
     if not os.path.isdir("/proc/self/task"):
         return False
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(36, 1, 0, 0, 0)) == 0  # PR_SET_CHILD_SUBREAPER
+        adopting = int(libc.prctl(36, 1, 0, 0, 0)) == 0  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         return False
+    if adopting:
+        ORPHANS.start()
+    return adopting
+
+
+class Orphans:
+    """Reaps the processes this process adopted as child subreaper, as they exit.
+
+    A check's daemon that escaped its process group and the marker (``env -i setsid ...``)
+    outlives the check; when it exits, it is our child, and without a ``wait`` it stays a
+    zombie until the gate ends -- for hours in a watch loop. Every :data:`REAP_EVERY`
+    seconds a thread waits for the zombies among our children that we did not start
+    ourselves: never a check's own process (:attr:`leaders`: :class:`Child` reads its exit
+    status and CPU time) and never a process in our own process group (what the gate's
+    ``subprocess`` calls start and wait for, such as ``git``). Adopted processes are in a
+    check's group or their own, never in ours.
+
+    One per process (process-wide state by nature: the children of this process).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.leaders: set[int] = set()
+        self.reaped = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="parex-reaper", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(REAP_EVERY)
+            with contextlib.suppress(Exception):  # never a traceback from this thread
+                self.reap()
+
+    def reap(self) -> int:
+        """Wait for every adopted zombie now; returns how many."""
+        own = os.getpgrp()
+        count = 0
+        with self.lock:
+            for pid in sorted(_children() - self.leaders):
+                stat = proc_stat(pid)
+                if stat is None or stat.state != "Z" or stat.pgid == own:
+                    continue
+                with contextlib.suppress(ChildProcessError, OSError):
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        count += 1
+            self.reaped += count
+        return count
+
+
+REAP_EVERY = 0.5
+"""Seconds between two looks for adopted zombies."""
+ORPHANS = Orphans()
 
 
 def _children() -> set[int]:

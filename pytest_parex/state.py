@@ -98,6 +98,8 @@ class GateRun:
     problems: list[str] = field(default_factory=list)
     """Why the gate cannot account for every selected check (a worker that cannot run it, a
     check removed from the collection), one line each: any of them fails the gate."""
+    watching: bool = False
+    """``--parex-watch``: rounds follow the project's edits (:mod:`pytest_parex.modes.watch`)."""
     _dispatcher: Dispatcher | None = None
 
     @property
@@ -155,13 +157,35 @@ class GateRun:
                 )
                 backfill = planned.backfill
             self._dispatcher = Dispatcher(
-                self.checks, self.expected, done, cpu=self.cpu, cores=self.cores, backfill=backfill
+                self.checks,
+                self.expected,
+                done,
+                cpu=self.cpu,
+                cores=self.cores,
+                backfill=backfill,
+                fail_fast_on_done=not self.watching,
             )
         return self._dispatcher
 
     def cancel(self, name: str, reason: str) -> None:
         with self.lock:
             self.cancels.setdefault(name, reason)
+
+    def uncancel(self, name: str) -> None:
+        """``name`` may run again (the watch loop restarts a check it cancelled)."""
+        with self.lock:
+            self.cancels.pop(name, None)
+
+    def new_round(self) -> None:
+        """The watch loop starts another round: no result, no cancellation, a new clock and a
+        new dispatcher (built from :attr:`replayed`, which the loop set)."""
+        with self.lock:
+            self.cancels.clear()
+        self.results.clear()
+        self.started = time.time()
+        self.finished = None
+        self.interrupted = False
+        self._dispatcher = None
 
     def cancel_reason(self, name: str) -> str | None:
         with self.lock:

@@ -3,6 +3,7 @@ plus a model-based test of the whole pipeline (inputs -> digests -> parts -> sto
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +39,7 @@ from pytest_parex.cache.identity import (
 from pytest_parex.cache.key import KeyParts, env_values
 from pytest_parex.cache.listing import matching_files, project_files
 from pytest_parex.cache.reasons import explain
-from pytest_parex.cache.store import Entry, Lookup, ResultCache
+from pytest_parex.cache.store import Entry, Lookup, Store
 
 AGED = 3600 * 10**9
 
@@ -59,10 +61,10 @@ def parts(**kw: Any) -> KeyParts:
     return KeyParts(**base)
 
 
-def cache(tmp_path: Path, **kw: Any) -> ResultCache:
-    kw.setdefault("max_entries", 100)
+def cache(tmp_path: Path, **kw: Any) -> Store:
     kw.setdefault("max_bytes", 10**8)
-    return ResultCache(tmp_path / "cache", **kw)
+    kw.setdefault("max_age", 10**9)
+    return Store(tmp_path / "cache", **kw)
 
 
 # ------------------------------------------------------------------------------ KeyParts
@@ -404,39 +406,82 @@ def test_round_trip_and_replay(tmp_path: Path) -> None:
     output = b"line 1\n\xff\xfe not utf-8 \x1b[0m\n"
     result = {"status": "passed", "duration": 1.25, "detail": "no issues"}
     assert c.record_pass("lint", p, result, output) is None
-    got = c.lookup("lint")
-    assert got.warning is None and got.last_status is None
+    got = c.lookup("lint", parts())
+    assert got.warnings == () and got.reason == "cached" and got.replayable
     assert got.entry is not None
     assert got.entry.output == output and got.entry.output_dropped == 0
     assert got.entry.result == result and got.entry.name == "lint"
     assert got.entry.parts() == p
-    assert got.replayable(parts()) and got.reason(parts()) == "cached"
     changed = parts(files={"src/a.py": "9", "src/b.py": "2"})
-    assert not got.replayable(changed)
-    assert got.reason(changed) == "src/a.py changed"
-    assert c.lookup("other") == Lookup()
-    assert c.lookup("other").reason(p) == "no earlier pass"
+    miss = c.lookup("lint", changed)
+    assert miss.entry is None and miss.reason == "src/a.py changed"
+    assert c.lookup("other", p) == Lookup()
+    assert c.lookup("other", p).reason == "no earlier pass"
+
+
+def test_many_keys_per_check_replay_each(tmp_path: Path) -> None:
+    """Content-addressed: a pass of every state a check passed on (branch A, branch B) is
+    kept, and each replays when its state comes back; the head explains misses against the
+    last pass."""
+    c = cache(tmp_path)
+    a = parts(files={"src/a.py": "A"})
+    b = parts(files={"src/a.py": "B"})
+    c.record_pass("t", a, {"on": "A"}, b"A")
+    c.record_pass("t", b, {"on": "B"}, b"B")
+    for key, on in ((a, "A"), (b, "B"), (a, "A")):
+        got = c.lookup("t", key)
+        assert got.entry is not None and got.entry.result == {"on": on}
+    assert c.lookup("t", parts(files={"src/a.py": "C"})).reason == "src/a.py changed"
+    # Another check with the very same key has entries of its own.
+    assert c.lookup("u", a).entry is None
 
 
 def test_output_keeps_the_end(tmp_path: Path) -> None:
     c = cache(tmp_path, max_output=10)
     c.record_pass("t", parts(), {}, b"0123456789abcdef")
-    entry = c.lookup("t").entry
+    entry = c.lookup("t", parts()).entry
     assert entry is not None and entry.output == b"6789abcdef" and entry.output_dropped == 6
 
 
-def test_not_passed_removes_the_pass(tmp_path: Path) -> None:
+def test_not_passed_removes_the_pass_of_that_key_only(tmp_path: Path) -> None:
+    c = cache(tmp_path)
+    other = parts(files={"x": "1"})
+    c.record_pass("t", parts(), {}, b"")
+    c.record_pass("t", other, {}, b"")
+    assert c.record_not_passed("t", "flaky", parts()) is None
+    got = c.lookup("t", parts())
+    assert got.entry is None and got.warnings == ()
+    assert got.reason == "last run was flaky"
+    # The pass of another state is still true of that state.
+    assert c.lookup("t", other).entry is not None
+    c.record_pass("t", parts(), {}, b"")
+    assert c.lookup("t", parts()).replayable
+    with pytest.raises(ValueError):
+        c.record_not_passed("t", "skipped", parts())
+
+
+def test_read_only_store_writes_nothing(tmp_path: Path) -> None:
     c = cache(tmp_path)
     c.record_pass("t", parts(), {}, b"")
-    assert c.record_not_passed("t", "flaky") is None
-    got = c.lookup("t")
-    assert got.entry is None and got.last_status == "flaky" and got.warning is None
-    assert not got.replayable(parts())
-    assert got.reason(parts()) == "last run was flaky"
-    c.record_pass("t", parts(), {}, b"")
-    assert c.lookup("t").replayable(parts())
-    with pytest.raises(ValueError):
-        c.record_not_passed("t", "skipped")
+    entry = c.lookup("t", parts()).entry
+    assert entry is not None
+    os.utime(c.entry_path(entry.address), (1_000_000, 1_000_000))
+    before = snapshot(tmp_path / "cache")
+    ro = cache(tmp_path, read_only=True, max_bytes=1)
+    assert ro.lookup("t", parts()).replayable
+    assert ro.record_pass("t", parts(files={}), {}, b"") is None
+    assert ro.record_not_passed("t", "failed", parts()) is None
+    ro.mark_used(entry)
+    assert ro.evict() == 0
+    assert snapshot(tmp_path / "cache") == before
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize(
@@ -452,19 +497,36 @@ def test_entry_files_are_safe_and_distinct(tmp_path: Path, names: tuple[str, ...
     c = cache(tmp_path)
     for i, name in enumerate(names):
         assert c.record_pass(name, parts(definition={"i": i}), {"i": i}, b"") is None
-    files = list((tmp_path / "cache").iterdir())
-    assert len(files) == len(names)
-    assert all(f.parent == tmp_path / "cache" and len(f.name) < 100 for f in files)
+    heads = list((tmp_path / "cache" / "heads").iterdir())
+    entries = list((tmp_path / "cache" / "entries").rglob("*.entry"))
+    assert len(heads) == len(entries) == len(names)
+    assert all(len(f.name) < 100 for f in heads + entries)
     for i, name in enumerate(names):
-        entry = c.lookup(name).entry
+        entry = c.lookup(name, parts(definition={"i": i})).entry
         assert entry is not None and entry.result == {"i": i}
 
 
-def valid_entry(tmp_path: Path) -> tuple[ResultCache, Path, bytes]:
+def valid_entry(tmp_path: Path) -> tuple[Store, Path, bytes]:
     c = cache(tmp_path)
     c.record_pass("lint", parts(), {"x": 1}, b"abcdefgh")
-    path = c.path("lint")
+    path = c.entry_path(c.address("lint", parts().digest()))
     return c, path, path.read_bytes()
+
+
+def rebuilt(raw: bytes, change: Callable[[list[bytes]], list[bytes]]) -> bytes:
+    """An entry whose content was altered *and* its digest recomputed to match: what a
+    writer that means harm, or a bug, would leave."""
+    head, _, body = raw.partition(b"\n")
+    plain = change(zlib.decompress(body).split(b"\n", 2))
+    new = zlib.compress(b"\n".join(plain))
+    header = json.loads(head)
+    header.update(sha256=hashlib.sha256(new).hexdigest(), size=len(new))
+    return json.dumps(header).encode() + b"\n" + new
+
+
+def meta(raw: bytes, old: bytes, new: bytes) -> bytes:
+    """:func:`rebuilt` with ``old`` replaced by ``new`` in the entry's own description."""
+    return rebuilt(raw, lambda p: [p[0].replace(old, new), *p[1:]])
 
 
 @pytest.mark.parametrize(
@@ -475,85 +537,114 @@ def valid_entry(tmp_path: Path) -> tuple[ResultCache, Path, bytes]:
         (lambda raw: b"[1, 2]\n", "corrupt"),
         (lambda raw: b"[" * 100_000, "corrupt"),
         (lambda raw: raw[:-5], "wrong size"),
-        (lambda raw: raw[: raw.index(b"\n") + 10], "wrong size"),
         (lambda raw: raw + b"junk", "wrong size"),
-        (lambda raw: raw.replace(b'"format":2', b'"format":0'), "format 0"),
-        (lambda raw: raw.replace(b'"format":2', b'"format":99'), "format 99"),
-        (lambda raw: raw.replace(b'"status":"passed"', b'"status":"weird"'), "corrupt"),
-        (lambda raw: raw.replace(b'"digest":"', b'"digest":1,"x":"'), "corrupt"),
-        (lambda raw: raw.replace(b'"abcdefgh"', b'"\\ud800xy"'), "corrupt"),
-        (lambda raw: raw.replace(b'"abcdefgh"', b"12345678  "), "corrupt"),
+        (lambda raw: raw[:-3] + bytes([raw[-3] ^ 1]) + raw[-2:], "own digest"),
+        (lambda raw: raw.replace(b'"format":3', b'"format":99'), "format 99"),
+        (lambda raw: meta(raw, b'"lint"', b'"lonk"'), "another check"),
+        (lambda raw: meta(raw, b'"key":"', b'"key":"0'), "another key"),
+        (lambda raw: meta(raw, b'"result"', b'"r"'), "corrupt"),
+        (lambda raw: rebuilt(raw, lambda p: [*p[:2], b'"\\ud800xy"']), "corrupt"),
+        (lambda raw: rebuilt(raw, lambda p: [*p[:2], b"12"]), "corrupt"),
+        (lambda raw: rebuilt(raw, lambda p: [b"x"]), "corrupt"),
     ],
-)
-def test_damaged_entry_is_a_miss_with_a_warning(
+)  # fmt: skip
+def test_damaged_or_altered_entry_is_a_miss_with_a_warning(
     tmp_path: Path, damage: Callable[[bytes], bytes], what: str
 ) -> None:
     c, path, raw = valid_entry(tmp_path)
     path.write_bytes(damage(raw))
-    got = c.lookup("lint")
-    assert got.entry is None and not got.replayable(parts())
-    assert got.warning is not None and what in got.warning and "\n" not in got.warning
-    assert "'lint'" in got.warning
-    assert got.reason(parts()) == "earlier entry unreadable"
+    got = c.lookup("lint", parts())
+    assert got.entry is None and not got.replayable
+    assert len(got.warnings) >= 1
+    warning = got.warnings[0]
+    assert what in warning and "\n" not in warning and "'lint'" in warning, warning
+    assert got.reason in ("earlier entry unreadable", "earlier pass unreadable")
 
 
-def test_an_entry_of_an_older_format_is_a_plain_miss(tmp_path: Path) -> None:
-    """An older pytest-parex keyed less (format 1: no installed contents): its passes are not
-    replayed, and that is no damage worth a warning."""
+def test_an_entry_carrying_another_key_still_answers_only_its_own(tmp_path: Path) -> None:
+    """The digest is the key: an entry filed under it is replayed for it alone. The full key it
+    carries only explains misses -- altered (its own digest recomputed), it no longer reads
+    back as that digest, and a miss says the earlier pass is unreadable instead of naming a
+    change it cannot vouch for."""
     c, path, raw = valid_entry(tmp_path)
-    path.write_bytes(raw.replace(b'"format":2', b'"format":1'))
-    got = c.lookup("lint")
-    assert got.entry is None and got.warning is None and got.older
-    assert got.reason(parts()) == "earlier pass from an older pytest-parex"
+    path.write_bytes(rebuilt(raw, lambda p: [p[0], p[1].replace(b'"1"', b'"9"'), p[2]]))
+    got = c.lookup("lint", parts())
+    assert got.entry is not None and got.replayable
+    assert got.entry.parts() is None
+    other = parts(files={"a.py": "d2"})
+    assert c.lookup("lint", other).entry is None
 
 
-def test_entry_of_another_check_is_not_replayed(tmp_path: Path) -> None:
-    c = cache(tmp_path)
-    c.record_pass("lint", parts(), {}, b"")
-    c.path("lint").replace(c.path("types"))  # e.g. a file copied by hand
-    got = c.lookup("types")
-    assert got.entry is None and got.warning is not None and "another check" in got.warning
+def test_entry_filed_under_another_key_is_not_replayed(tmp_path: Path) -> None:
+    """An entry copied (by hand, by a broken sync) to the address of another key answers
+    its own key, not that one."""
+    c, path, _ = valid_entry(tmp_path)
+    other = parts(files={})
+    target = c.entry_path(c.address("lint", other.digest()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path.replace(target)
+    got = c.lookup("lint", other)
+    assert got.entry is None and "another key" in got.warnings[0]
 
 
-def test_damaged_parts_only_cost_the_explanation(tmp_path: Path) -> None:
-    """The replay decision compares the header's digest with the caller's fresh one; the
-    stored parts are read only to say why a check runs."""
-    c, path, raw = valid_entry(tmp_path)
-    head, body, out, _ = raw.split(b"\n")
-    broken = body.replace(b'"src/a.py":"1"', b'"src/a.py":"X"')
-    assert len(broken) == len(body)
-    path.write_bytes(b"\n".join([head, broken, out, b""]))
-    got = c.lookup("lint")
-    assert got.replayable(parts())
-    assert got.entry is not None and got.entry.parts() is None
-    assert got.reason(parts(files={})) == "earlier pass unreadable"
+def test_damaged_head_is_a_warning(tmp_path: Path) -> None:
+    c, _, _ = valid_entry(tmp_path)
+    c.head_path("lint").write_text("{")
+    got = c.lookup("lint", parts(files={}))
+    assert got.entry is None and got.reason == "earlier entry unreadable"
+    assert "damaged head" in got.warnings[0]
+    assert c.lookup("lint", parts()).replayable  # the pass itself is fine
 
 
 def test_unreadable_entry_is_a_warning(tmp_path: Path) -> None:
     c = cache(tmp_path)
-    c.path("lint").mkdir(parents=True)
-    got = c.lookup("lint")
-    assert got.entry is None and got.warning is not None and "unreadable" in got.warning
+    c.entry_path(c.address("lint", parts().digest())).mkdir(parents=True)
+    got = c.lookup("lint", parts())
+    assert got.entry is None and "unreadable" in got.warnings[0]
 
 
 def test_result_that_is_not_json_is_a_warning(tmp_path: Path) -> None:
     c = cache(tmp_path)
     warning = c.record_pass("lint", parts(), {"x": object()}, b"")
     assert warning is not None and "not JSON data" in warning and "\n" not in warning
-    assert c.lookup("lint") == Lookup()
+    assert c.lookup("lint", parts()) == Lookup()
     assert c.record_pass("lint", parts(), {"x": float("nan")}, b"") is None
-    entry = c.lookup("lint").entry
+    entry = c.lookup("lint", parts()).entry
     assert entry is not None and entry.result["x"] != entry.result["x"]  # NaN
 
 
 def test_write_failure_is_a_warning(tmp_path: Path) -> None:
     (tmp_path / "cache").write_text("a file where the directory should be")
     c = cache(tmp_path)
-    assert c.record_pass("lint", parts(), {}, b"") is not None
-    assert c.record_not_passed("lint", "failed") is not None
-    assert c.lookup("lint").warning is None  # nothing there: a plain miss
+    warning = c.record_pass("lint", parts(), {}, b"")
+    assert warning is not None and "not cached this time" in warning and "\n" not in warning
+    assert c.record_not_passed("lint", "failed", parts()) is not None
+    assert c.lookup("lint", parts()).warnings == ()  # nothing there: a plain miss
     assert c.evict() == 0
     c.clear()
+
+
+def test_a_full_disk_is_a_warning_and_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import pytest_parex.files
+
+    real = pytest_parex.files.write_atomic
+    c = cache(tmp_path)
+
+    def full(path: Path, data: str | bytes, *, durable: bool = True) -> None:
+        # Half the entry reaches the disk, then there is no room left.
+        real(path.with_name(path.name + ".partial"), data[: len(data) // 2], durable=durable)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pytest_parex.files, "write_atomic", full)
+    warning = c.record_pass("lint", parts(), {}, b"x" * 1000)
+    assert warning is not None and "No space left on device" in warning
+    monkeypatch.setattr(pytest_parex.files, "write_atomic", real)
+    got = c.lookup("lint", parts())
+    assert got.entry is None and got.reason == "no earlier pass" and got.warnings == ()
 
 
 @given(st.binary(max_size=300))
@@ -565,79 +656,103 @@ def test_write_failure_is_a_warning(tmp_path: Path) -> None:
 )
 def test_garbage_never_raises_or_replays(tmp_path: Path, garbage: bytes) -> None:
     c = cache(tmp_path)
-    c.path("x").parent.mkdir(parents=True, exist_ok=True)
-    c.path("x").write_bytes(garbage)
-    got = c.lookup("x")
-    assert not got.replayable(parts())
-    assert isinstance(got.reason(parts()), str)
+    for path in (c.entry_path(c.address("x", parts().digest())), c.head_path("x")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(garbage)
+    got = c.lookup("x", parts())
+    assert not got.replayable and isinstance(got.reason, str)
 
 
-def set_used(c: ResultCache, name: str, when: float) -> None:
-    os.utime(c.path(name), (when, when))
+def entry_of(c: Store, name: str, key: KeyParts | None = None) -> Path:
+    return c.entry_path(c.address(name, (key or parts()).digest()))
 
 
-def test_evict_least_recently_used_until_both_bounds_hold(tmp_path: Path) -> None:
-    c = cache(tmp_path, max_entries=3, max_bytes=10**9)
+def set_used(c: Store, name: str, when: float) -> None:
+    os.utime(entry_of(c, name), (when, when))
+
+
+def test_evict_least_recently_used_until_the_size_fits(tmp_path: Path) -> None:
+    now = 2_000_000.0
+    c = cache(tmp_path, max_bytes=10**9, clock=lambda: now)
     for i in range(5):
-        c.record_pass(f"c{i}", parts(), {}, b"x" * 100)
+        c.record_pass(f"c{i}", parts(), {}, os.urandom(300))  # incompressible: one size
         set_used(c, f"c{i}", 1_000_000 + i)
-    set_used(c, "c0", 2_000_000)  # replayed recently: kept
+    set_used(c, "c0", 1_900_000)  # replayed recently: kept
+    sizes = {f"c{i}": entry_of(c, f"c{i}").stat().st_size for i in range(5)}
+    c.max_bytes = sizes["c0"] + sizes["c3"] + sizes["c4"]
     assert c.evict() == 2
-    assert [n for n in ("c0", "c1", "c2", "c3", "c4") if c.lookup(n).entry] == ["c0", "c3", "c4"]
-    c.max_bytes = c.path("c0").stat().st_size + c.path("c4").stat().st_size
+    kept = [n for n in sizes if c.lookup(n, parts()).entry]
+    assert kept == ["c0", "c3", "c4"]
+    assert sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.entry")) <= c.max_bytes
+
+
+def test_evict_drops_entries_and_heads_unused_for_too_long(tmp_path: Path) -> None:
+    now = 10_000_000.0
+    c = cache(tmp_path, max_age=3600.0, clock=lambda: now)
+    c.record_pass("old", parts(), {}, b"")
+    c.record_pass("new", parts(), {}, b"")
+    set_used(c, "old", now - 3601)
+    set_used(c, "new", now - 10)
+    os.utime(c.head_path("old"), (now - 3601, now - 3601))
     assert c.evict() == 1
-    assert [n for n in ("c0", "c3", "c4") if c.lookup(n).entry] == ["c0", "c4"]
+    assert c.lookup("old", parts()).entry is None and not c.head_path("old").exists()
+    assert c.lookup("new", parts()).entry is not None
 
 
 def test_mark_used_makes_an_entry_recent(tmp_path: Path) -> None:
-    c = cache(tmp_path, max_entries=1)
-    c.record_pass("old", parts(), {}, b"")
-    c.record_pass("new", parts(), {}, b"")
+    c = cache(tmp_path)
+    c.record_pass("old", parts(), {}, os.urandom(200))
+    c.record_pass("new", parts(), {}, os.urandom(200))
     set_used(c, "old", 1_000_000)
     set_used(c, "new", 1_000_001)
-    c.mark_used("old")
+    entry = c.lookup("old", parts()).entry
+    assert entry is not None
+    c.mark_used(entry)
+    c.max_bytes = entry_of(c, "old").stat().st_size
     c.evict()
-    assert c.lookup("old").entry is not None and c.lookup("new").entry is None
-    c.mark_used("missing")  # nothing there: nothing happens
+    assert c.lookup("old", parts()).entry is not None and c.lookup("new", parts()).entry is None
 
 
 def test_evict_removes_stale_temp_files_and_clear_removes_all(tmp_path: Path) -> None:
     c = cache(tmp_path)
     c.record_pass("a", parts(), {}, b"")
-    stale = tmp_path / "cache" / ".x.json.abc.tmp"
-    fresh = tmp_path / "cache" / ".y.json.def.tmp"
+    folder = entry_of(c, "a").parent
+    stale = folder / ".x.entry.abc.tmp"
+    fresh = folder / ".y.entry.def.tmp"
     stale.write_text("{")
     fresh.write_text("{")
     os.utime(stale, (1_000_000, 1_000_000))
     assert c.evict() == 0
-    assert not stale.exists() and fresh.exists() and c.lookup("a").entry is not None
+    assert not stale.exists() and fresh.exists() and c.lookup("a", parts()).entry is not None
     c.clear()
-    assert list((tmp_path / "cache").iterdir()) == []
+    assert list((tmp_path / "cache").rglob("*.entry")) == []
+    assert not (tmp_path / "cache" / "heads").exists()
 
 
 def check_consistent(got: Lookup) -> None:
     """An entry read while others write is whole: its result names its own digest."""
-    assert got.warning is None, got.warning
+    assert got.warnings == (), got.warnings
     if got.entry is not None:
         assert got.entry.result["digest"] == got.entry.digest
         assert got.entry.output == got.entry.digest.encode() * 50
 
 
-def hammer(c: ResultCache, writer: int, rounds: int) -> None:
+def hammer(c: Store, writer: int, rounds: int) -> None:
     for i in range(rounds):
         name = f"check[{i % 3}/3]"
+        p = parts(definition={"i": i % 4})
         if i % 5 == 4:
-            c.record_not_passed(name, "failed")
+            c.record_not_passed(name, "failed", p)
         else:
-            p = parts(definition={"writer": writer, "i": i})
             c.record_pass(name, p, {"digest": p.digest()}, p.digest().encode() * 50)
-        check_consistent(c.lookup(f"check[{(i + 1) % 3}/3]"))
+        other = parts(definition={"i": (i + 1) % 4})
+        check_consistent(c.lookup(f"check[{(i + 1) % 3}/3]", other))
         if i % 7 == 0:
             c.evict()
 
 
 def test_concurrent_threads_never_see_a_torn_entry(tmp_path: Path) -> None:
-    c = cache(tmp_path, max_entries=2)
+    c = cache(tmp_path, max_bytes=4000)
     errors: list[BaseException] = []
 
     def run(writer: int) -> None:
@@ -653,18 +768,20 @@ def test_concurrent_threads_never_see_a_torn_entry(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     for i in range(3):
-        check_consistent(c.lookup(f"check[{i}/3]"))
-    assert not [f for f in (tmp_path / "cache").iterdir() if f.name.endswith(".tmp")]
+        check_consistent(c.lookup(f"check[{i}/3]", parts(definition={"i": 0})))
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 
-def test_concurrent_processes_never_see_a_torn_entry(tmp_path: Path) -> None:
+def test_two_gates_share_one_store(tmp_path: Path) -> None:
+    """Two processes writing, replaying, failing and evicting in one store at once: every
+    lookup sees a whole entry or none, never a torn one, never a warning."""
     script = textwrap.dedent(
         f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from pathlib import Path
         from test_cache_store import cache, hammer
-        hammer(cache(Path(sys.argv[1])), int(sys.argv[2]), 300)
+        hammer(cache(Path(sys.argv[1]), max_bytes=4000), int(sys.argv[2]), 300)
         """
     )
     procs = [
@@ -680,7 +797,30 @@ def test_concurrent_processes_never_see_a_torn_entry(tmp_path: Path) -> None:
     assert codes == [0, 0]
     c = cache(tmp_path)
     for i in range(3):
-        check_consistent(c.lookup(f"check[{i}/3]"))
+        check_consistent(c.lookup(f"check[{i}/3]", parts(definition={"i": 1})))
+
+
+def test_lookup_in_a_large_store_reads_one_entry(tmp_path: Path) -> None:
+    """The store's size does not matter to a lookup: it reads the one file its key names."""
+    c = cache(tmp_path)
+    for i in range(300):
+        c.record_pass(f"c{i % 3}", parts(definition={"i": i}), {}, b"")
+    opened: list[str] = []
+    real_open = open
+
+    def spy(path: Any, *args: Any, **kw: Any) -> Any:
+        opened.append(str(path))
+        return real_open(path, *args, **kw)
+
+    import builtins
+
+    builtins_open = builtins.open
+    builtins.open = spy
+    try:
+        assert c.lookup("c1", parts(definition={"i": 151})).replayable
+    finally:
+        builtins.open = builtins_open
+    assert len(opened) == 1 and opened[0].endswith(".entry")
 
 
 # ------------------------------------------------------------------------------ model test
@@ -764,8 +904,12 @@ class World:
         self.aged = aged
         self.content: dict[str, bytes] = {}
         self.definitions = dict.fromkeys(CHECKS, 0)
-        self.last_pass: dict[str, tuple[int, dict[str, bytes]] | None] = dict.fromkeys(CHECKS)
-        self.cache = ResultCache(self.state / "results", max_entries=100, max_bytes=10**8)
+        # Every state each check passed on and did not fail on since: the store keeps them
+        # all (content-addressed), so any of them comes back as a replay.
+        self.passes: dict[str, set[tuple[int, frozenset[tuple[str, bytes]]]]] = {
+            name: set() for name in CHECKS
+        }
+        self.cache = Store(self.state / "results", max_bytes=10**8, max_age=10**9)
         if in_git:
             subprocess.run(["git", "init", "-q"], cwd=self.root, check=True)
             (self.root / ".gitignore").write_text("data/\n")
@@ -822,21 +966,22 @@ class World:
                 definition={"reads": reads, "version": self.definitions[name]},
                 files=index.digests(self.root, files),
             )
-            got = self.cache.lookup(name)
-            assert got.warning is None
-            current = (self.definitions[name], model_inputs(name, self.content, self.in_git))
-            expected = self.last_pass[name] == current
-            assert got.replayable(key) == expected, (name, got.reason(key))
-            if expected:
-                self.cache.mark_used(name)
+            got = self.cache.lookup(name, key)
+            assert got.warnings == ()
+            inputs = model_inputs(name, self.content, self.in_git)
+            current = (self.definitions[name], frozenset(inputs.items()))
+            expected = current in self.passes[name]
+            assert got.replayable == expected, (name, got.reason)
+            if got.entry is not None:
+                self.cache.mark_used(got.entry)
                 continue
-            assert got.reason(key) not in ("cached", "unchanged")
+            assert got.reason not in ("cached", "unchanged")
             if passed:
                 self.cache.record_pass(name, key, {"ok": True}, b"out")
-                self.last_pass[name] = current
+                self.passes[name].add(current)
             else:
-                self.cache.record_not_passed(name, "failed")
-                self.last_pass[name] = None
+                self.cache.record_not_passed(name, "failed", key)
+                self.passes[name].discard(current)
         for edit in meanwhile:
             self.apply(edit)
         assert index.save(index_path) is None
@@ -852,7 +997,8 @@ def test_replayed_iff_definition_and_inputs_equal_the_last_pass(
 ) -> None:
     """Random edits, touches, edits with the mtime restored, renames and deletes against four
     checks: a check is replayed exactly when its definition and the content of its inputs are
-    those of its last pass. ``aged`` runs the stat shortcut on a clock an hour ahead (every
+    those of a pass it had (any of them: edits reverted, a state come back) and did not fail
+    on since. ``aged`` runs the stat shortcut on a clock an hour ahead (every
     entry trusted), waiting for the file system's clock to tick after each change; the real
     clock exercises the racy window."""
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", tempfile.gettempdir())

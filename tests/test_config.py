@@ -910,3 +910,39 @@ def test_parse_never_crashes(table: dict[str, Any]) -> None:
 def test_numbers_must_be_finite_and_positive(key: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"{key} must be a positive number"):
         parse({"checks": {"a": {"run": "true", key: value}}}, SOURCE)
+
+
+def test_cache_limits_and_place() -> None:
+    parsed = cfg.parse({"checks": {}}, "p")
+    assert (parsed.cache_dir, parsed.cache_size, parsed.cache_max_age) == (
+        "",
+        cfg.DEFAULT_CACHE_SIZE,
+        cfg.DEFAULT_CACHE_MAX_AGE,
+    )
+    table = {"cache-dir": "../store", "cache-size": "2 GiB", "cache-max-age": "12h", "checks": {}}
+    parsed = cfg.parse(table, "p")
+    assert (parsed.cache_dir, parsed.cache_size, parsed.cache_max_age) == (
+        "../store",
+        2 * 1024**3,
+        12 * 3600.0,
+    )
+    parsed = cfg.parse({"cache-size": 1000, "cache-max-age": 90, "checks": {}}, "p")
+    assert (parsed.cache_size, parsed.cache_max_age) == (1000, 90.0)
+    assert cfg.parse_age("2w") == 14 * 86400 and cfg.parse_age(" 1.5 d ") == 1.5 * 86400
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("cache-size", "lots", 'cache-size must be a size like "512 MiB" or a number of bytes'),
+        ("cache-size", 0, 'cache-size must be a size like "512 MiB"'),
+        ("cache-size", True, 'cache-size must be a size like "512 MiB"'),
+        ("cache-max-age", "soon", 'cache-max-age must be a duration like "30d"'),
+        ("cache-max-age", "0d", 'cache-max-age must be a duration like "30d"'),
+        ("cache-max-age", -5, 'cache-max-age must be a duration like "30d"'),
+        ("cache-dir", "", "cache-dir must be a non-empty string"),
+    ],
+)
+def test_bad_cache_settings_are_one_line(key: str, value: object, expected: str) -> None:
+    message = _error({key: value, "checks": {}})
+    assert ": [tool.parex] " in message and expected in message, message

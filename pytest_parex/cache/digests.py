@@ -62,7 +62,9 @@ class FileIndex:
         # checked against our clock when they were stored.
         self._loaded_limit = -1
         self._fresh: set[str] = set()
-        self._asked: list[list[str]] = []
+        # Every path asked for since loading: save() keeps their entries. A set, not the lists
+        # asked for: a watch loop asks again every round.
+        self._asked: set[str] = set()
         self._root = "."
         self.changed = False
         """Whether an entry was added, refreshed or dropped since loading."""
@@ -129,7 +131,7 @@ class FileIndex:
         pile up. Returns a one-line warning when it could not be written, None otherwise."""
         if not self.changed:
             return None
-        used = set().union(*self._asked)
+        used = self._asked
         for key in [k for k in self._entries if k not in used]:
             try:
                 st = os.lstat(os.path.join(self._root, key))
@@ -184,7 +186,7 @@ class FileIndex:
         fresh = self._fresh
         seen = self.seen
         lstat = os.lstat
-        self._asked.append(paths)
+        self._asked.update(paths)
         for rel in paths:
             # The hot loop of a warm run: one lstat, one formatted string and one comparison
             # per file; everything else only for files that changed.

@@ -27,16 +27,19 @@ from pytest_parex.cache.digests import FileIndex
 from pytest_parex.cache.key import KeyBuilder, KeyParts, KeySettings
 from pytest_parex.cache.listing import compile_pattern
 from pytest_parex.cache.reasons import explain, printable
-from pytest_parex.cache.store import ResultCache
+from pytest_parex.cache.store import Entry, Store
 from pytest_parex.config import Check
 from pytest_parex.files import write_atomic
 from pytest_parex.results import CheckResult, Status
 
-RESULTS_DIR = "parex-results"
+STORE_DIR = "parex-store"
+"""The store's directory in pytest's cache (unless ``cache-dir`` names another)."""
+OLD_RESULTS_DIR = "parex-results"
+"""Where pytest-parex kept one entry per check before the store (removed once seen)."""
 INDEX_DIR = "parex-index"
-MAX_ENTRIES = 2000
-MAX_BYTES = 64 * 1024 * 1024
-DISABLED_ENV = "PYTEST_PAREX_CACHE"
+MODE_ENV = "PYTEST_PAREX_CACHE"
+"""``0``/``off``: no cache; ``read``: use the store's entries, write none."""
+DIR_ENV = "PYTEST_PAREX_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -53,23 +56,48 @@ class Decision:
     output: bytes = b""
     """The stored output of that pass."""
     dropped: int = 0
+    entry: Entry | None = None
+    """The store's entry it replays (None for a result kept by the watch loop)."""
+    recordable: bool = True
+    """Whether a pass of it may be stored (False for a check that is never cached, keyed by
+    the watch loop only to see whether its inputs changed)."""
+    kept: bool = False
+    """The watch loop keeps its last result (any status): its inputs did not change since."""
 
     @property
     def cached(self) -> bool:
         return self.replay is not None
 
 
+@dataclass(frozen=True)
+class Kept:
+    """The last result of a check in a watch loop, and the key it ran on."""
+
+    key: str
+    result: CheckResult
+    round: int
+    parts: KeyParts | None = None
+    """The parts of that key: why the check runs again is said against them."""
+
+
 def disabled_by_environment(environ: Mapping[str, str]) -> bool:
-    return environ.get(DISABLED_ENV, "").strip().lower() in ("0", "false", "no", "off")
+    return environ.get(MODE_ENV, "").strip().lower() in ("0", "false", "no", "off")
+
+
+def read_only_by_environment(environ: Mapping[str, str]) -> bool:
+    """``PYTEST_PAREX_CACHE=read``: replay what the store holds, record nothing (untrusted
+    builds: pull requests from forks)."""
+    return environ.get(MODE_ENV, "").strip().lower() in ("read", "read-only", "ro")
 
 
 class Incremental:
     """The cache of one gate run (controller side): decide at configure time, record once the
     gate is decided."""
 
-    def __init__(self, settings: KeySettings, results_dir: Path, index_path: Path) -> None:
+    def __init__(self, settings: KeySettings, store: Store, index_path: Path) -> None:
         self.settings = settings
-        self.store = ResultCache(results_dir, max_entries=MAX_ENTRIES, max_bytes=MAX_BYTES)
+        self.rootdir = settings.rootdir
+        self.store = store
         self.index_path = index_path
         self.index, warning = FileIndex.load(index_path)
         self.warnings: list[str] = [warning] if warning else []
@@ -96,12 +124,34 @@ class Incremental:
         assert self._builder is not None
         return self._builder.signatures(parts.files)
 
+    def fresh_keys(self, checks: Sequence[Check]) -> dict[str, tuple[KeyParts, dict[str, str]]]:
+        """The key parts of ``checks`` now and their inputs' stat signatures, without
+        touching what the run's decisions hold (the watch loop's look during a round)."""
+        builder = self.builder()
+        parts = builder.parts(checks)
+        return {name: (found, builder.signatures(found.files)) for name, found in parts.items()}
+
+    def rebase(self, name: str, parts: KeyParts, signatures: dict[str, str]) -> None:
+        """``name`` starts (again) on ``parts``: what its pass will be recorded under, and
+        what must not change while it runs (the watch loop, restarting a check)."""
+        decision = self.decisions.get(name)
+        if decision is not None and decision.parts is not None:
+            self.decisions[name] = replace(decision, parts=parts)
+            self.signatures[name] = signatures
+
     # ------------------------------------------------------------------ deciding
 
-    def decide(self, checks: Sequence[Check]) -> dict[str, Decision]:
-        """Which checks replay: each whose current key is its last pass's, whose ``needs``
+    def decide(
+        self, checks: Sequence[Check], kept: Mapping[str, Kept] | None = None
+    ) -> dict[str, Decision]:
+        """Which checks replay: each whose current key is one it passed on, whose ``needs``
         all replay, whose sibling shards all replay, and that reads nothing a check that runs
-        writes."""
+        writes.
+
+        ``kept`` (the watch loop): the last result of each check in this loop and the key it
+        ran on; a check whose key is still that one keeps that result, whatever it was -- a
+        failure whose inputs did not change is not run again, a check that is never cached
+        reruns only when its inputs changed."""
         builder = self.builder()
         never: dict[str, str] = {}
         for check in checks:
@@ -111,17 +161,41 @@ class Incremental:
                 never[check.name] = f"{check.kind} are never cached"
             elif why := builder.uncacheable(check):
                 never[check.name] = f"not cached: {why}"
-        parts = self.key_parts([c for c in checks if c.name not in never])
+        keyed = [
+            c
+            for c in checks
+            if c.name not in never or (kept is not None and not builder.uncacheable(c))
+        ]
+        parts = self.key_parts(keyed)
         decisions: dict[str, Decision] = {}
         for check in checks:
-            if check.name not in parts:
-                decisions[check.name] = Decision(check.name, never[check.name])
+            current = parts.get(check.name)
+            last = kept.get(check.name) if kept is not None else None
+            if current is not None and last is not None and last.key == current.digest():
+                decisions[check.name] = Decision(
+                    check.name,
+                    f"unchanged since round {last.round}",
+                    current,
+                    last.result,
+                    recordable=check.name not in never,
+                    kept=True,
+                )
                 continue
-            current = parts[check.name]
-            found = self.store.lookup(check.name)
-            if found.warning:
-                self.warnings.append(found.warning)
-            if found.replayable(current) and found.entry is not None:
+            # In a watch loop, a check runs again because of what changed since its last run.
+            since = (
+                ""
+                if current is None or last is None or last.parts is None
+                else (explain(last.parts, current, last_status=None))
+            )
+            if current is None or check.name in never:
+                parts_kept = current if kept is not None else None
+                decisions[check.name] = Decision(
+                    check.name, since or never[check.name], parts_kept, recordable=False
+                )
+                continue
+            found = self.store.lookup(check.name, current)
+            self.warnings.extend(found.warnings)
+            if found.entry is not None:
                 decisions[check.name] = Decision(
                     check.name,
                     "cached",
@@ -129,9 +203,10 @@ class Incremental:
                     CheckResult.from_dict(found.entry.result),
                     found.entry.output,
                     found.entry.output_dropped,
+                    found.entry,
                 )
             else:
-                decisions[check.name] = Decision(check.name, found.reason(current), current)
+                decisions[check.name] = Decision(check.name, since or found.reason, current)
         _runs_together(checks, decisions)
         _readers_of_writers(checks, decisions)
         for name, decision in decisions.items():
@@ -147,6 +222,8 @@ class Incremental:
         tail and ``--parex-show-output`` have it)."""
         decision = self.decisions[name]
         assert decision.replay is not None
+        if decision.kept:  # its log is still the one of the run that earned it
+            return replace(decision.replay, cached=True, start=None, end=None, cpu=0.0)
         note = b""
         if decision.dropped:
             note = (
@@ -157,7 +234,8 @@ class Incremental:
             write_atomic(log, note + decision.output, durable=False)
         except OSError as exc:
             self.warnings.append(f"parex: cannot restore the cached output of {name}: {exc}")
-        self.store.mark_used(name)
+        if decision.entry is not None:
+            self.store.mark_used(decision.entry)
         return replace(
             decision.replay,
             status=Status.PASSED,
@@ -181,14 +259,22 @@ class Incremental:
         passed: list[CheckResult] = []
         for result in results:
             decision = self.decisions.get(result.name)
-            if decision is None or decision.parts is None or result.cached:
+            if (
+                decision is None
+                or decision.parts is None
+                or not decision.recordable
+                or result.cached
+            ):
                 continue
             if result.status is Status.PASSED:
                 passed.append(result)
             elif result.status in (Status.FLAKY, Status.FAILED, Status.TIMEOUT, Status.ERROR):
-                self._warn(self.store.record_not_passed(result.name, result.status.value))
+                self._warn(
+                    self.store.record_not_passed(result.name, result.status.value, decision.parts)
+                )
         changed: dict[str, list[str]] = {}
         elsewhere: list[str] = []
+        wrote = False
         writers = [by_name[r.name] for r in results if r.ran and by_name[r.name].writes]
         if passed:
             after = self.key_parts([by_name[r.name] for r in passed])
@@ -220,7 +306,10 @@ class Incremental:
                 except OSError:
                     output = b""
                 stored = {**result.to_dict(), "tail": result.tail}
+                # Relative paths only: the entry may be replayed on another checkout.
+                stored["log_path"] = _relative(stored.get("log_path") or "", self.rootdir)
                 self._warn(self.store.record_pass(result.name, before, stored, output))
+                wrote = True
         for why, names in changed.items():
             self.warnings.append(
                 f"parex: not cached ({why} while {'it' if len(names) == 1 else 'they'} ran;"
@@ -231,7 +320,8 @@ class Incremental:
                 "parex: not cached (run on an xdist worker whose tree or interpreter is not"
                 f" this one's): {', '.join(elsewhere)}"
             )
-        self.store.evict()
+        if wrote:
+            self.store.evict()
         self._save_index()
 
     def _warn(self, warning: str | None) -> None:
@@ -240,6 +330,17 @@ class Incremental:
 
     def _save_index(self) -> None:
         self._warn(self.index.save(self.index_path))
+
+
+def _relative(path: str, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies inside it, else "" (never an absolute path
+    of this checkout in a store that another may read)."""
+    if not path:
+        return ""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return ""
 
 
 def _declared_writes(check: Check, writers: Sequence[Check]) -> Callable[[str], bool]:

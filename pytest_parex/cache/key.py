@@ -138,13 +138,32 @@ class KeyParts:
         """sha256 of all parts in a canonical form: the cache key."""
         return self._digest
 
+    def canonical(self) -> bytes:
+        """The canonical JSON of all parts: the full key a stored entry carries (read back
+        to say what changed since)."""
+        return self._canonical
+
+    @functools.cached_property
+    def _canonical(self) -> bytes:
+        # cached_property writes the instance __dict__ directly, which a frozen dataclass
+        # allows: the parts cannot change.
+        return canonical_json(self.to_dict()).encode()
+
     @functools.cached_property
     def _digest(self) -> str:
-        # cached_property writes the instance __dict__ directly, which a frozen dataclass
-        # allows: the parts cannot change. The files, by far the largest part (50,000 paths),
+        # Not the digest of canonical(): the files, by far the largest part (50,000 paths),
         # are hashed as NUL-separated text in sorted order -- canonical without a JSON encoder
-        # (paths and digests hold no NUL); the rest as canonical JSON.
-        rest = {**self.to_dict(), "files": None}
+        # (paths and digests hold no NUL); the rest as canonical JSON. A warm lookup needs
+        # the digest only.
+        rest = {
+            "definition": _thawed(self.definition),
+            "files": None,
+            "tools": dict(self.tools),
+            "versions": dict(self.versions),
+            "python": self.python,
+            "env": dict(self.env),
+            "installed": dict(self.installed),
+        }
         h = hashlib.sha256(canonical_json(rest).encode())
         h.update(b"\0files\0")
         flat = "\0".join(itertools.chain.from_iterable(sorted(self.files.items())))

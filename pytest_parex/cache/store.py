@@ -1,11 +1,22 @@
-"""The on-disk store of the result cache (pure: no pytest): one JSON file per check holding
-its last pass (key parts, result, output) or a tombstone saying its last run did not pass.
+"""The on-disk store of the result cache (pure: no pytest): passes, content-addressed.
 
-A damaged, foreign or concurrently written entry is a miss with a one-line warning, never an
-exception and never a false replay: a lookup replays only when the digest of the caller's
-freshly computed parts equals the stored one, and the entry names its own check. Nothing here
-depends on wall-clock time or absolute paths for validity, so a cache directory restored on
-another checkout or machine (``actions/cache`` on ``.pytest_cache``) works.
+An entry is one pass of one check: filed under the digest of the check's name and its key
+(:meth:`KeyParts.digest`), so a check has as many entries as the states it passed on -- a
+branch switched away and back finds its passes again. Each entry carries the full key it
+answers (the canonical JSON of the parts, read back to explain a miss; the key's digest is
+checked against the one asked for) and a digest of its own content (checked on every read):
+a damaged, truncated or misfiled entry is a miss with a one-line warning, never an exception
+and never a false replay. A small *head* per check says how its last run ended (a pass, or
+the status that removed it) and where its last pass is, to explain a miss ("src/a.py
+changed").
+
+The store is bounded by size and age: entries unused for longer than ``max_age`` go, then the
+least recently used ones until the rest fit in ``max_bytes`` (an entry's mtime is when it was
+written or last replayed). Writes go through a temp file and ``os.replace``, so gates sharing
+a store (concurrent runs, a CI cache, a team's path) see whole entries or none. Entries hold
+paths relative to the rootdir and nothing that depends on wall-clock time for validity, so a
+store restored on another checkout works. A read-only store (untrusted builds) writes nothing:
+no entry, no head, no recency.
 """
 
 from __future__ import annotations
@@ -15,8 +26,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,22 +38,28 @@ from pytest_parex.cache.key import KeyParts, canonical_json
 from pytest_parex.cache.reasons import NOT_PASSED, explain, printable
 from pytest_parex.files import try_write_atomic
 
-FORMAT = 2
-"""Version of an entry file's layout (2: key parts with installed contents). An entry of an
-older version is a plain miss ("earlier pass from an older pytest-parex"); of any other, a
-miss with a warning."""
+FORMAT = 3
+"""Version of the store's layout (3: content-addressed entries and heads)."""
+
+ENTRIES = "entries"
+HEADS = "heads"
+SUFFIX = ".entry"
 
 DEFAULT_MAX_OUTPUT = 256 * 1024
 """Bytes of a check's output kept in its entry (the last ones: the end of a log says most)."""
+MAX_PLAIN = 512 * 1024 * 1024
+"""An entry never expands to more than this (a crafted one cannot exhaust memory)."""
+STALE_TEMP = 3600.0
+"""Seconds after which a temp file a killed writer left behind is removed."""
 
 
 @dataclass(frozen=True)
 class Entry:
-    """The last pass of a check, as stored."""
+    """One stored pass."""
 
     name: str
     digest: str
-    """The digest of the parts it passed with."""
+    """The digest of the parts it passed with (its key)."""
     result: Mapping[str, Any]
     """What the gate stored about the result (builtins)."""
     output: bytes
@@ -51,11 +70,12 @@ class Entry:
     """``time.time()`` when it was recorded (for display only)."""
     used: float
     """When it was recorded or last replayed (the entry file's mtime; eviction order)."""
-    raw_parts: str = field(repr=False, default="")
+    address: str = ""
+    """Where it is filed (:meth:`Store.address`)."""
+    raw_parts: bytes = field(repr=False, default=b"")
 
     def parts(self) -> KeyParts | None:
-        """The parts it passed with, or None when that part of the entry is damaged (their
-        digest must equal :attr:`digest`): only needed to explain a miss."""
+        """The parts it passed with, or None when they do not read back as its key."""
         try:
             parts = KeyParts.from_dict(json.loads(self.raw_parts))
         except (ValueError, TypeError, RecursionError):
@@ -65,133 +85,202 @@ class Entry:
 
 @dataclass(frozen=True)
 class Lookup:
-    """What the cache knows about one check."""
+    """What the store answers for one check and its current key."""
 
     entry: Entry | None = None
-    """Its last pass, when that was its last run."""
-    last_status: str | None = None
-    """The status of its last run when that did not pass (a key of :data:`NOT_PASSED`)."""
-    warning: str | None = None
-    """One line when the entry was there but could not be used."""
-    older: bool = False
-    """The entry was written by an older pytest-parex, whose key held less: a plain miss."""
+    """The pass filed under this key: replay it."""
+    reason: str = "no earlier pass"
+    """"cached", or why the check runs ("src/a.py changed", "last run failed")."""
+    warnings: tuple[str, ...] = ()
+    """One line for each entry that was there but could not be used."""
 
-    def replayable(self, current: KeyParts) -> bool:
-        """Whether the stored pass may stand in for running the check with ``current``."""
-        return self.entry is not None and self.entry.digest == current.digest()
-
-    def reason(self, current: KeyParts) -> str:
-        """Why the check runs (:func:`explain`), or "cached" when it need not."""
-        if self.replayable(current):
-            return "cached"
-        if self.entry is not None:
-            previous = self.entry.parts()
-            if previous is None:
-                return "earlier pass unreadable"
-            return explain(previous, current, last_status=None)
-        if self.older:
-            return "earlier pass from an older pytest-parex"
-        if self.warning is not None and self.last_status is None:
-            return "earlier entry unreadable"
-        return explain(None, current, last_status=self.last_status)
+    @property
+    def replayable(self) -> bool:
+        return self.entry is not None
 
 
-class ResultCache:
-    """The last pass of each check, one JSON file per check in ``directory``.
+@dataclass(frozen=True)
+class Head:
+    """How a check's last recorded run ended, and where its last pass is."""
 
-    An entry file holds three lines, so a lookup parses only what it needs: a header (format,
-    check name, status, digest of the parts, the stored result, output size), the parts (read
-    only to explain a miss) and the output. Writes go through a temp file in the same
-    directory and ``os.replace``: a reader sees a whole old entry or a whole new one, never a
-    mix, whatever other processes do at the same time. Every operation reports trouble as a
-    one-line warning string; none raises for a damaged file or a failed write.
-    """
+    status: str
+    key: str
+    address: str | None
+
+
+class Store:
+    """Passes of every check, content-addressed, in ``directory`` (see the module's doc)."""
 
     def __init__(
         self,
         directory: Path,
         *,
-        max_entries: int,
         max_bytes: int,
+        max_age: float,
+        read_only: bool = False,
         max_output: int = DEFAULT_MAX_OUTPUT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = directory
-        self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.read_only = read_only
         self.max_output = max_output
+        self._clock = clock
 
-    def path(self, name: str) -> Path:
-        """The entry file of a check: a readable slug of its name (names may hold ``[``, ``/``
-        and any character) and a hash of the exact name, so two names never share a file."""
+    # -------------------------------------------------------------------------- names
+
+    @staticmethod
+    def address(name: str, digest: str) -> str:
+        """Where the pass of ``name`` with key ``digest`` is filed: two checks with equal
+        definitions and inputs keep entries of their own (their results name them)."""
+        text = f"parex-entry\0{name}\0{digest}".encode("utf-8", "surrogatepass")
+        return hashlib.sha256(text).hexdigest()
+
+    def entry_path(self, address: str) -> Path:
+        return self.directory / ENTRIES / address[:2] / f"{address[2:]}{SUFFIX}"
+
+    def head_path(self, name: str) -> Path:
+        """The head of a check: a readable slug of its name (names may hold ``[``, ``/`` and
+        any character) and a hash of the exact name, so two names never share a file."""
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:48] or "check"
         tag = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        return self.directory / f"{slug}-{tag}.json"
+        return self.directory / HEADS / f"{slug}-{tag}.json"
 
     # -------------------------------------------------------------------------- reading
 
-    def lookup(self, name: str) -> Lookup:
-        """What is stored for ``name``. Never raises; a missing entry is a plain miss."""
-        path = self.path(name)
+    def lookup(self, name: str, current: KeyParts) -> Lookup:
+        """The pass of ``name`` filed under ``current``'s digest, or why there is none.
+        Never raises."""
+        warnings: list[str] = []
+        address = self.address(name, current.digest())
+        entry = self._read(address, name, current, warnings)
+        if entry is not None:
+            return Lookup(entry, "cached", tuple(warnings))
+        return Lookup(None, self._why(name, current, warnings), tuple(warnings))
+
+    def _why(self, name: str, current: KeyParts, warnings: list[str]) -> str:
+        head = self._head(name, warnings)
+        if head is None:
+            return "earlier entry unreadable" if warnings else "no earlier pass"
+        if head.status in NOT_PASSED:
+            return explain(None, current, last_status=head.status)
+        if head.address is None:
+            return "no earlier pass"
+        previous = self._read(head.address, name, None, warnings)
+        if previous is None:
+            return "earlier pass unreadable" if warnings else "no earlier pass"
+        parts = previous.parts()
+        if parts is None:
+            return "earlier pass unreadable"
+        why = explain(parts, current, last_status=None)
+        return "earlier entry unreadable" if why == "unchanged" else why
+
+    def _head(self, name: str, warnings: list[str]) -> Head | None:
+        path = self.head_path(name)
+        try:
+            raw = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            warnings.append(self._warn(name, f"is unreadable ({exc.strerror or exc})"))
+            return None
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            data = None
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != FORMAT
+            or data.get("name") != name
+            or not isinstance(data.get("status"), str)
+            or not isinstance(data.get("key"), str)
+            or not isinstance(data.get("address"), (str, type(None)))
+        ):
+            warnings.append(self._warn(name, "has a damaged head"))
+            return None
+        return Head(data["status"], data["key"], data["address"])
+
+    def _read(
+        self, address: str, name: str, current: KeyParts | None, warnings: list[str]
+    ) -> Entry | None:
+        """The entry at ``address`` if it is whole and, with ``current``, answers that key."""
+        path = self.entry_path(address)
         try:
             with open(path, "rb") as fh:
                 used = os.fstat(fh.fileno()).st_mtime
                 raw = fh.read()
         except (FileNotFoundError, NotADirectoryError):
-            return Lookup()
+            return None
         except OSError as exc:
-            return Lookup(warning=self._warn(name, f"is unreadable ({exc.strerror or exc})"))
+            warnings.append(self._warn(name, f"is unreadable ({exc.strerror or exc})"))
+            return None
         try:
-            return self._parse(name, raw, used)
+            return self._parse(raw, name, current, address, used)
         except _Damaged as exc:
-            return Lookup(warning=self._warn(name, str(exc)))
+            warnings.append(self._warn(name, str(exc)))
+            return None
 
     def _warn(self, name: str, what: str) -> str:
         return f"parex cache: the entry of {printable(name)!r} {what}: it runs"
 
-    def _parse(self, name: str, raw: bytes, used: float) -> Lookup:
-        head, sep, rest = raw.partition(b"\n")
+    def _parse(
+        self, raw: bytes, name: str, current: KeyParts | None, address: str, used: float
+    ) -> Entry:
+        line, sep, body = raw.partition(b"\n")
         try:
-            header = json.loads(head)
+            header = json.loads(line)
         except (ValueError, RecursionError):
             raise _Damaged("is corrupt") from None
         if not isinstance(header, dict):
             raise _Damaged("is corrupt")
-        if isinstance(header.get("format"), int) and 0 < header["format"] < FORMAT:
-            return Lookup(older=True)
         if header.get("format") != FORMAT:
             raise _Damaged(f"has format {printable(str(header.get('format')))}, not {FORMAT}")
-        if header.get("name") != name:
-            raise _Damaged("belongs to another check")
-        status = header.get("status")
-        if status in NOT_PASSED:
-            return Lookup(last_status=status)
-        if status != "passed":
+        if not sep or header.get("size") != len(body):
+            raise _Damaged("has the wrong size")
+        if header.get("sha256") != hashlib.sha256(body).hexdigest():
+            raise _Damaged("does not match its own digest (damaged or altered)")
+        try:
+            inflate = zlib.decompressobj()
+            plain = inflate.decompress(body, MAX_PLAIN)
+            if inflate.unconsumed_tail or not inflate.eof:
+                raise _Damaged("is corrupt")
+        except zlib.error:
+            raise _Damaged("is corrupt") from None
+        pieces = plain.split(b"\n", 2)
+        if len(pieces) != 3:
             raise _Damaged("is corrupt")
-        digest, result, lengths = header.get("digest"), header.get("result"), header.get("lengths")
-        created, dropped = header.get("created"), header.get("output_dropped")
+        meta_line, raw_parts, output_line = pieces
+        try:
+            meta = json.loads(meta_line)
+            text = json.loads(output_line)
+        except (ValueError, RecursionError):
+            raise _Damaged("is corrupt") from None
+        if not isinstance(meta, dict) or meta.get("name") != name:
+            raise _Damaged("belongs to another check")
+        digest, result = meta.get("key"), meta.get("result")
+        created, dropped = meta.get("created"), meta.get("output_dropped")
         if not (
             isinstance(digest, str)
             and isinstance(result, dict)
-            and isinstance(lengths, list)
-            and len(lengths) == 2
-            and all(type(n) is int and n >= 0 for n in lengths)
             and type(dropped) is int
+            and dropped >= 0
             and isinstance(created, (int, float))
+            and isinstance(text, str)
         ):
             raise _Damaged("is corrupt")
-        # The lengths catch a truncated or padded file without parsing the parts.
-        if not sep or len(rest) != lengths[0] + lengths[1] + 2:
-            raise _Damaged("has the wrong size")
-        raw_parts = rest[: lengths[0]].decode("ascii", "replace")
-        try:
-            text = json.loads(rest[lengths[0] + 1 : lengths[0] + 1 + lengths[1]])
-        except (ValueError, RecursionError):
-            raise _Damaged("is corrupt") from None
+        if self.address(name, digest) != address:
+            raise _Damaged("is filed under another key")
+        # The digest is the key (sha256 of every part); the entry's own digest above vouches
+        # that the key it carries is the one it was written with. Comparing the carried key
+        # byte for byte as well would encode 50,000 paths as JSON on every warm lookup.
+        if current is not None and digest != current.digest():
+            raise _Damaged("does not hold the key it is filed under")
         try:
             output = text.encode("utf-8", "surrogateescape")
-        except (AttributeError, UnicodeEncodeError):  # not a string, or not one we wrote
+        except UnicodeEncodeError:  # not a string we wrote
             raise _Damaged("is corrupt") from None
-        entry = Entry(
+        return Entry(
             name=name,
             digest=digest,
             result=result,
@@ -199,99 +288,148 @@ class ResultCache:
             output_dropped=dropped,
             created=float(created),
             used=used,
+            address=address,
             raw_parts=raw_parts,
         )
-        return Lookup(entry=entry)
 
     # -------------------------------------------------------------------------- writing
 
     def record_pass(
         self, name: str, parts: KeyParts, result: Mapping[str, Any], output: bytes
     ) -> str | None:
-        """Store a pass of ``name`` with the parts it ran with (computed *before* it started),
+        """File a pass of ``name`` with the parts it ran with (computed *before* it started),
         the result to replay (JSON data) and its output (the last :attr:`max_output` bytes are
-        kept). Returns a one-line warning when the entry could not be written (a result that is
-        not JSON data included: the gate goes on, the check simply is not cached)."""
+        kept); its head then points at it. Returns a one-line warning when it could not be
+        written (a full disk, a result that is not JSON data): the gate goes on, the check
+        simply is not cached."""
+        if self.read_only:
+            return None
         kept = output[-self.max_output :] if self.max_output > 0 else b""
-        parts_line = canonical_json(parts.to_dict()).encode()
-        output_line = json.dumps(kept.decode("utf-8", "surrogateescape")).encode()
-        header = {
-            "format": FORMAT,
+        meta = {
             "name": name,
-            "status": "passed",
-            "digest": parts.digest(),
-            "created": time.time(),
+            "key": parts.digest(),
+            "created": self._clock(),
             "result": dict(result),
             "output_dropped": len(output) - len(kept),
-            "lengths": [len(parts_line), len(output_line)],
         }
         try:
             # NaN is allowed: json reads it back, and a figure may be one.
-            head = json.dumps(header, sort_keys=True, separators=(",", ":"))
+            meta_line = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
         except (TypeError, ValueError) as exc:
             return f"parex cache: the result of {printable(name)!r} is not JSON data ({exc})"
-        return try_write_atomic(
-            self.path(name), b"\n".join([head.encode(), parts_line, output_line, b""])
+        output_line = json.dumps(kept.decode("utf-8", "surrogateescape")).encode()
+        body = zlib.compress(b"\n".join([meta_line, parts.canonical(), output_line]), 1)
+        header = {"format": FORMAT, "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
+        address = self.address(name, parts.digest())
+        warning = try_write_atomic(
+            self.entry_path(address), canonical_json(header).encode() + b"\n" + body
         )
+        if warning is not None:
+            return _cache_warning(warning)
+        return self._write_head(name, "passed", parts.digest(), address)
 
-    def record_not_passed(self, name: str, status: str) -> str | None:
-        """Replace whatever is stored for ``name`` by a tombstone: its last run ended
-        ``status`` (failed, flaky, timeout or error), so the next run must run it, saying
-        why. A skipped or cancelled check reached no verdict: record nothing for it."""
+    def record_not_passed(self, name: str, status: str, parts: KeyParts) -> str | None:
+        """Its last run at ``parts`` ended ``status`` (failed, flaky, timeout or error): a pass
+        filed under that key is no longer trusted and goes; the head says why the next run
+        runs it. A skipped or cancelled check reached no verdict: record nothing for it."""
         if status not in NOT_PASSED:
             raise ValueError(f"{status!r} is not one of {', '.join(NOT_PASSED)}")
-        header = {"format": FORMAT, "name": name, "status": status, "created": time.time()}
-        return try_write_atomic(self.path(name), canonical_json(header).encode() + b"\n")
-
-    def mark_used(self, name: str) -> None:
-        """Note that the stored pass was replayed (eviction drops the least recently used)."""
+        if self.read_only:
+            return None
         with contextlib.suppress(OSError):
-            os.utime(self.path(name))
+            os.unlink(self.entry_path(self.address(name, parts.digest())))
+        previous = self._head(name, [])
+        return self._write_head(
+            name, status, parts.digest(), previous.address if previous is not None else None
+        )
+
+    def _write_head(self, name: str, status: str, key: str, address: str | None) -> str | None:
+        head = {
+            "format": FORMAT,
+            "name": name,
+            "status": status,
+            "key": key,
+            "address": address,
+            "time": self._clock(),
+        }
+        warning = try_write_atomic(self.head_path(name), canonical_json(head).encode() + b"\n")
+        return _cache_warning(warning) if warning else None
+
+    def mark_used(self, entry: Entry) -> None:
+        """Note that ``entry`` was replayed (eviction drops the least recently used)."""
+        if self.read_only or not entry.address:
+            return
+        with contextlib.suppress(OSError):
+            os.utime(self.entry_path(entry.address))
+
+    # -------------------------------------------------------------------------- bounds
+
+    def entries(self) -> list[tuple[float, int, Path]]:
+        """(last used, size, path) of every entry; removes temp files a killed writer left
+        behind once they are :data:`STALE_TEMP` seconds old."""
+        found: list[tuple[float, int, Path]] = []
+        stale = self._clock() - STALE_TEMP
+        try:
+            subdirs = [e.path for e in os.scandir(self.directory / ENTRIES) if e.is_dir()]
+        except OSError:
+            return found
+        for sub in subdirs:
+            try:
+                with os.scandir(sub) as it:
+                    listed = list(it)
+            except OSError:
+                continue
+            for e in listed:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if e.name.endswith(SUFFIX):
+                    found.append((st.st_mtime, st.st_size, Path(e.path)))
+                elif e.name.endswith(".tmp") and st.st_mtime < stale:
+                    with contextlib.suppress(OSError):
+                        os.unlink(e.path)
+        return found
 
     def evict(self) -> int:
-        """Delete entries, least recently used first, until at most ``max_entries`` remain and
-        they hold at most ``max_bytes``; remove temp files that writers left behind (a killed
-        process) once they are an hour old. Returns how many entries were deleted."""
-        files: list[tuple[float, str, int]] = []
-        stale = time.time() - 3600
-        try:
-            with os.scandir(self.directory) as it:
-                for e in it:
-                    try:
-                        st = e.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    if e.name.startswith(".") and e.name.endswith(".tmp"):
-                        if st.st_mtime < stale:
-                            with contextlib.suppress(OSError):
-                                os.unlink(e.path)
-                    elif e.name.endswith(".json"):
-                        files.append((st.st_mtime, e.name, st.st_size))
-        except OSError:
+        """Delete entries unused for longer than :attr:`max_age`, then the least recently
+        used ones until the rest hold at most :attr:`max_bytes`; heads unused for as long go
+        too. Returns how many entries were deleted. Nothing in a read-only store."""
+        if self.read_only:
             return 0
-        files.sort()
-        count, total = len(files), sum(f[2] for f in files)
+        now = self._clock()
+        oldest = now - self.max_age
+        files = sorted(self.entries())
+        total = sum(size for _, size, _ in files)
         removed = 0
-        for _, fname, size in files:
-            if count <= self.max_entries and total <= self.max_bytes:
+        for used, size, path in files:
+            if used >= oldest and total <= self.max_bytes:
                 break
             with contextlib.suppress(OSError):
-                os.unlink(self.directory / fname)
+                os.unlink(path)
                 removed += 1
-            count -= 1
             total -= size
+        try:
+            heads = list(os.scandir(self.directory / HEADS))
+        except OSError:
+            heads = []
+        for e in heads:
+            with contextlib.suppress(OSError):
+                if e.stat(follow_symlinks=False).st_mtime < oldest:
+                    os.unlink(e.path)
         return removed
 
     def clear(self) -> None:
-        """Delete every entry (and leftover temp file)."""
-        try:
-            with os.scandir(self.directory) as it:
-                names = [e.name for e in it if e.name.endswith((".json", ".tmp"))]
-        except OSError:
-            return
-        for fname in names:
-            with contextlib.suppress(OSError):
-                os.unlink(self.directory / fname)
+        """Delete every entry and head."""
+        for sub in (ENTRIES, HEADS):
+            shutil.rmtree(self.directory / sub, ignore_errors=True)
+
+
+def _cache_warning(warning: str) -> str:
+    """``parex: cannot write PATH (No space left on device)``, said of the cache."""
+    return warning.replace("parex: cannot write", "parex cache: cannot write", 1) + (
+        ": not cached this time"
+    )
 
 
 class _Damaged(Exception):

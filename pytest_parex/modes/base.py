@@ -174,10 +174,13 @@ class VerdictPlugin:
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        self.print_summary(terminalreporter, "parex")
+
+    def print_summary(self, tr: Any, title: str) -> None:
+        """The parex section: problems, the cache's warnings, the table and the totals."""
         if self.gate is None or not (self.gate.results or self.run.problems):
             return
-        tr = terminalreporter
-        tr.write_sep("=", "parex")
+        tr.write_sep("=", title)
         for problem in self.run.problems[1:]:  # the first one is the verdict's headline
             tr.write_line(f"parex: {sanitize(problem)}", red=True)
         if self.run.incremental is not None:

@@ -436,6 +436,16 @@ class LiveProgress:
                     self.mode = "plain"
                 return
 
+    def new_round(self) -> None:
+        """The watch loop starts another round: every check waits again, the block is drawn
+        anew."""
+        self.stop(final=False)
+        with self._lock:
+            self.progress = Progress()
+            self._stop = threading.Event()
+            self._thread = None
+            self._stopped = False
+
     def stop(self, *, final: bool = True) -> None:
         """Stop redrawing; replace the block with one line. Idempotent."""
         self._stop.set()

@@ -48,6 +48,8 @@ def _rows(gate: GateResult, root: Path) -> list[tuple[str, str, str, str, str]]:
         detail = detail_of(r)
         if not r.ok and r.status not in (Status.SKIPPED, Status.CANCELLED) and r.log_path:
             detail = f"{detail} (log: {rel(r.log_path, root)})" if detail else rel(r.log_path, root)
+        if r.cached and not r.ok:  # the watch loop keeps it: its inputs did not change
+            detail = f"{detail} [not rerun: inputs unchanged]"
         if r.attempts > 1 and "attempt" not in detail:
             detail = f"{detail} [{r.attempts} attempts]"
         if not r.blocking:
