@@ -413,9 +413,17 @@ def _rss_kib(pid: int) -> int:
 
 def _zombies(pid: int) -> list[int]:
     found = []
+    # A thread or a child can end between two reads of /proc: gone is not a zombie.
     for task in os.listdir(f"/proc/{pid}/task"):
-        for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
-            stat = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in children:
+            try:
+                stat = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
             if stat[0] == "Z":
                 found.append(int(child))
     return found
