@@ -389,9 +389,13 @@ def test_env_values() -> None:
         "PYTEST_CURRENT_TEST": "t",
         "RUFF_CACHE_DIR": "/c",
         "TOKEN": "s3cret",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONHASHSEED": "0",
     }
-    got = env_values(["PYTEST_*", "RUFF_*", "TOKEN", "UNSET", "PYTEST_CURRENT_TEST"], environ)
-    assert list(got) == ["PYTEST_ADDOPTS", "RUFF_CACHE_DIR", "TOKEN", "UNSET"]
+    names = ["PYTEST_*", "RUFF_*", "TOKEN", "UNSET", "PYTEST_CURRENT_TEST", "PYTHON*"]
+    got = env_values(names, environ)
+    assert sorted(got) == ["PYTEST_ADDOPTS", "PYTHONHASHSEED", "RUFF_CACHE_DIR", "TOKEN", "UNSET"]
     assert got["UNSET"] is None
     assert "s3cret" not in json.dumps(got)
     assert got != env_values(["PYTEST_*", "RUFF_*", "TOKEN", "UNSET"], {**environ, "TOKEN": "x"})

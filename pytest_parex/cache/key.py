@@ -61,9 +61,17 @@ DEFAULT_ENV = (
 """A suggested list of environment variables a check's verdict may depend on (``NAME`` or
 ``PREFIX*``), for :func:`env_values`."""
 
-ENV_IGNORED = ("PYTEST_CURRENT_TEST", "PYTEST_VERSION", "PYTEST_XDIST_*", "PYTEST_PAREX_*")
+ENV_IGNORED = (
+    "PYTEST_CURRENT_TEST",
+    "PYTEST_VERSION",
+    "PYTEST_XDIST_*",
+    "PYTEST_PAREX_*",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONUNBUFFERED",
+)
 """Variables :func:`env_values` leaves out even when a wildcard names them: pytest and the gate
-set them per process or per test, or they steer the gate, not the check."""
+set them per process or per test, or they steer the gate, not the check; the last two change
+where bytecode and output go, not what a check finds (containers and CI set them at will)."""
 
 
 # ------------------------------------------------------------------------------ key parts
