@@ -36,8 +36,9 @@ def test_tox_ini_declares_the_test_and_gate_environments() -> None:
         "py313",
     ]
     # The same command as README's "run this project's own tests".
-    assert ini["testenv"]["commands"].strip() == "python -m pytest -q {posargs}"
-    assert "python -m pytest -q" in (REPO / "README.md").read_text()
+    assert ini["testenv"]["commands"].strip() == "python -m pytest -q -n 2 {posargs}"
+    assert ".venv/bin/python -m pytest -q -n 2\n" in (REPO / "README.md").read_text()
+    assert ".venv/bin/python -m pytest -q -n 2\n" in (REPO / ".ci" / "run").read_text()
     assert ini["testenv:gate"]["commands"].strip() == "pytest --parex {posargs}"
     assert ini["testenv:gate"]["extras"].strip() == "dev"
 
