@@ -133,6 +133,39 @@ def test_tests_kind_reports_counts_from_the_child(
     result.stdout.fnmatch_lines(["tests*failed*1 failed, 2 passed, 1 skipped*"])
 
 
+@pytest.mark.skipif(
+    int(pytest.__version__.split(".")[0]) < 9, reason="subtests are pytest's own from 9.0"
+)
+def test_subtests_are_counted_as_pytest_counts_them(project: Project) -> None:
+    """A subtest is a part of its test: pytest's summary says "2 passed, 3 subtests passed",
+    so does the detail; the test is listed and timed once (its remembered duration is its
+    own, not its subtests' added to it)."""
+    _write(
+        project,
+        {
+            "tests/test_sub.py": """
+                import unittest
+                class T(unittest.TestCase):
+                    def test_parts(self):
+                        for i in range(3):
+                            with self.subTest(i=i):
+                                self.assertGreaterEqual(i, 0)
+                def test_plain(): pass
+            """
+        },
+    )
+    project.write({"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"]}})
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json", *NO_XDIST)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["tests*passed*2 passed, 3 subtests passed*"])
+    (check,) = project.json_report("r.json")["checks"]
+    assert sorted(check["figures"]["tests"]) == [
+        "tests/test_sub.py::T::test_parts",
+        "tests/test_sub.py::test_plain",
+    ]
+    assert check["figures"]["counts"] == {"passed": 2, "subtests passed": 3}
+
+
 SHARDED = {
     # A shard's test ends only once both shards have started a test (sync.py, bounded): two
     # passing shards prove they ran side by side (and each took some of the suite); the done

@@ -17,8 +17,9 @@ from pytest_parex.child import REPORT_ENV, SHARE, SUITE
 
 
 class _Counter:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, config: pytest.Config) -> None:
         self.path = path
+        self.config = config
         self.counts: dict[str, int] = {}
         self.durations: dict[str, float] = {}
         self.tests: list[tuple[str, str]] = []
@@ -28,24 +29,19 @@ class _Counter:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
-        outcome = ""
-        if hasattr(report, "wasxfail"):
-            if report.skipped:
-                outcome = "xfailed"
-            elif report.passed and report.when == "call":
-                outcome = "xpassed"
-            elif report.failed:
-                outcome = "failed"
-        elif report.failed:
-            outcome = "failed" if report.when == "call" else "error"
-        elif report.skipped:
-            outcome = "skipped"
-        elif report.passed and report.when == "call":
-            outcome = "passed"
-        if outcome:
+        # A subtest's report (pytest 9's ``subtests``, the pytest-subtests plugin) is a part
+        # of its test's call: counted in its own words, timed and listed with its test.
+        part = type(report) is not pytest.TestReport
+        if not part:
+            self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
+        # The words pytest's own summary line counts the report under ("passed", "error" for
+        # a failed set-up, "xfailed", "subtests passed", "rerun"...; "" for a passed set-up).
+        status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
+        outcome = status[0] if isinstance(status, tuple) and status else ""
+        if isinstance(outcome, str) and outcome:
             self._add(outcome)
-            self.tests.append((report.nodeid, outcome))
+            if not part:
+                self.tests.append((report.nodeid, outcome))
 
     @pytest.hookimpl
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -75,4 +71,4 @@ def pytest_configure(config: pytest.Config) -> None:
     # Only the child's own controller writes: its xdist workers (if it has any) load this
     # plugin too, and their reports reach the controller anyway.
     if path and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(_Counter(Path(path)), "parex-child-counter")
+        config.pluginmanager.register(_Counter(Path(path), config), "parex-child-counter")

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from pytest_parex.config import Check, Validator
 
 PYTEST_ORDER = ("failed", "passed", "skipped", "xfailed", "xpassed", "error")
-"""The order of the counts in the detail phrase (pytest's own outcome words)."""
+"""The order of the counts in the detail phrase (pytest's own outcome words); the words
+plugins add (``subtests passed``, ``rerun``) follow, alphabetically."""
 
 
 class ChildPytest(Kind):
@@ -92,10 +93,11 @@ def counts_verdict(
     data = load_json(report)
     counts = data.get("counts", {})
     counts = counts if isinstance(counts, dict) else {}
+    words = [*PYTEST_ORDER, *sorted(k for k in counts if k not in PYTEST_ORDER)]
     parts = [
         f"{counts[k]} {k if k != 'error' or counts[k] == 1 else 'errors'}"
-        for k in PYTEST_ORDER
-        if counts.get(k)
+        for k in words
+        if isinstance(k, str) and _number(counts.get(k))
     ]
     detail = ", ".join(parts)
     figures: dict[str, Any] = {"counts": counts}
