@@ -160,6 +160,25 @@ def leave_unrewritten(package: str) -> None:
                 del cache[name]
 
 
+# ---------------------------------------------------------------------------- a shard's loop
+
+
+def tear_down_for(item: pytest.Item) -> None:
+    """Tear down what is set up and ``item`` does not share (its module, its class...), as
+    pytest does after a test whose ``nextitem`` is ``item``.
+
+    A shard that takes units as it goes names the next test it will run as ``nextitem``
+    before that test's unit is taken (taking it earlier would hold two units, one of them
+    for the whole of a long test); when another shard took that unit meanwhile, the test
+    that follows is another one, and what the teardown kept for the named one must go
+    before it is set up -- else pytest's ``SetupState.setup`` fails it with "previous item
+    was not torn down properly". ``Session._setupstate.teardown_exact`` is what pytest's
+    own ``pytest_runtest_teardown`` calls (pytest 8.x, 9.x); called from the next test's
+    setup, an error in a finalizer is that test's setup error, as in a plain run.
+    """
+    item.session._setupstate.teardown_exact(item)
+
+
 # ---------------------------------------------------------------------------- xdist's loop
 
 _NO_WORKERS = "Unexpectedly no active workers available"

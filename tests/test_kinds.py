@@ -590,10 +590,35 @@ def test_shards_taking_tests_one_by_one_tear_fixtures_down_as_a_plain_run(
     assert [e for e in events if e in ("up", "down")] == ["up", "down"], events
 
 
+def _waiter(name: str, others: str | list[str], padding: int = 0) -> str:
+    """A test file whose test waits (bounded) until the tests named in ``others`` ran."""
+    return f"""
+        # {"x" * padding}
+        import os, time
+        def test_{name}():
+            deadline = time.monotonic() + 30
+            while not all(os.path.exists(os.path.join("done", n)) for n in {list(others)!r}):
+                assert time.monotonic() < deadline, "the other tests never ran"
+                time.sleep(0.02)
+    """
+
+
+def _marker(name: str) -> str:
+    return f"""
+        import os
+        # padding: a bigger file than the waiting one {"x" * 300}
+        def test_{name}():
+            os.makedirs("done", exist_ok=True)
+            open(os.path.join("done", "{name}"), "w").close()
+    """
+
+
 def test_committed_durations_balance_a_checkout_with_no_history(project: Project) -> None:
     """``--parex-save-durations`` writes the measured durations to the ``durations`` file
-    (pytest-split's format); a checkout without pytest's cache balances its first run on
-    that file."""
+    (pytest-split's format); a checkout without pytest's cache orders what its shards take
+    by that file: test_c, known to be slow (and the smallest file), is taken first and waits
+    until the others ran -- the other shard runs all three meanwhile. Taken by size, it
+    would come last, after its shard ran another test."""
     _write(project, {f"tests/test_{n}.py": f"def test_{n}():\n    pass\n" for n in "abcd"})
     project.write(
         {
@@ -614,8 +639,10 @@ def test_committed_durations_balance_a_checkout_with_no_history(project: Project
     every = [f"tests/test_{n}.py::test_{n}" for n in "abcd"]
     assert sorted(durations) == every
     assert all(isinstance(v, float) and v >= 0 for v in durations.values())
-    # A fresh clone of a project where test_c is known to be slow: it runs alone.
+    # A fresh clone of a project where test_c is known to be slow.
     shutil.rmtree(project.path / ".pytest_cache")
+    _write(project, {"tests/test_c.py": _waiter("c", "abd")})
+    _write(project, {f"tests/test_{n}.py": _marker(n) for n in "abd"})
     durations = dict.fromkeys(every, 0.01) | {"tests/test_c.py::test_c": 5.0}
     (project.path / ".test_durations").write_text(json.dumps(durations))
     result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json")
@@ -624,3 +651,86 @@ def test_committed_durations_balance_a_checkout_with_no_history(project: Project
         ["tests/test_a.py::test_a", "tests/test_b.py::test_b", "tests/test_d.py::test_d"],
         ["tests/test_c.py::test_c"],
     ]
+
+
+def test_a_shard_holds_one_unit_at_a_time(project: Project) -> None:
+    """A shard does not take the next unit before its test is done: the biggest file's test
+    waits until the small file's test ran, which only the other shard is free to run."""
+    _write(project, {"tests/test_big.py": _waiter("big", ["small"], 2000)})
+    _write(project, {"tests/test_small.py": _marker("small")})
+    project.write(
+        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
+        agents={"test-runner": 2},
+    )
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json")
+    assert result.ret == 0, result.stdout.str()
+    assert sorted(_shard_tests(project)) == [
+        ["tests/test_big.py::test_big"],
+        ["tests/test_small.py::test_small"],
+    ]
+
+
+STALE = {
+    # One heavy file taken test by test, with a module fixture; t0 waits until t1 started
+    # (in the other shard), t1 until test_x ran -- which the shard of t0 runs after t0,
+    # though it named t1 (the next test of t0's module) as t0's nextitem.
+    "tests/a/test_big.py": """
+        import os, time
+        import pytest
+
+        def wait_for(name):
+            deadline = time.monotonic() + 30
+            while not os.path.exists(os.path.join("done", name)):
+                assert time.monotonic() < deadline, f"{name} never came"
+                time.sleep(0.02)
+
+        def mark(name):
+            os.makedirs("done", exist_ok=True)
+            open(os.path.join("done", name), "w").close()
+
+        @pytest.fixture(scope="module")
+        def resource():
+            with open("fixture.log", "a") as fh:
+                fh.write(f"up {os.getpid()}\\n")
+            yield
+            with open("fixture.log", "a") as fh:
+                fh.write(f"down {os.getpid()}\\n")
+
+        def test_0(resource):
+            wait_for("t1")
+
+        def test_1(resource):
+            mark("t1")
+            wait_for("x")
+
+        # padding: the heaviest file by far, taken test by test
+    """
+    + "".join(f"        # {'x' * 70}\n" for _ in range(50)),
+    "tests/b/test_x.py": """
+        import os
+        def test_x():
+            assert open("fixture.log").read().count("down") == 1, "t0's module still set up"
+            os.makedirs("done", exist_ok=True)
+            open(os.path.join("done", "x"), "w").close()
+    """,
+}
+
+
+def test_a_test_after_one_torn_down_for_another_finds_nothing_left_set_up(
+    project: Project,
+) -> None:
+    """The shard running t0 named t1 as its next test (same module: its module fixture
+    stays up), but the other shard took t1 meanwhile; the test it runs instead, in another
+    directory, is set up after that fixture is torn down -- not failed with "previous item
+    was not torn down properly"."""
+    _write(project, STALE)
+    project.write(
+        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
+        agents={"test-runner": 2},
+    )
+    result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json")
+    assert result.ret == 0, result.stdout.str()
+    shards = sorted(_shard_tests(project))
+    assert ["tests/a/test_big.py::test_1"] in shards, shards
+    events = (project.path / "fixture.log").read_text().split()
+    assert events.count("up") == 2 and events.count("down") == 2, events

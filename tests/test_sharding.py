@@ -349,10 +349,11 @@ def test_shards_that_take_units_as_they_go_take_each_exactly_once(tmp_path: Path
     one = Taker(tmp_path / "claims", 0, table["weights"], set(table["split"]))
     two = Taker(tmp_path / "claims", 1, table["weights"], set(table["split"]))
     assert [one.unit(i) for i in ids[:5]] == [*ids[:4], "t/a.py"]
-    # Biggest unit first: big.py's tests (900 / 4 each), then a.py (50), then b.py (40).
+    # Biggest unit first: big.py's tests (900 / 4 each), then a.py (50), then b.py (40);
+    # units of equal weight in collection order.
     items = [cast(pytest.Item, SimpleNamespace(nodeid=i)) for i in reversed(ids)]
     assert [item.nodeid for item in one.order(items)] == [
-        *sorted(ids[:4]),
+        *reversed(ids[:4]),
         "t/a.py::y",
         "t/a.py::x",
         "t/b.py::z",
@@ -367,6 +368,55 @@ def test_shards_that_take_units_as_they_go_take_each_exactly_once(tmp_path: Path
     # A third process of shard 2 (its own xdist worker, say) follows shard 2's claims.
     late = Taker(tmp_path / "claims", 1, table["weights"], set(table["split"]))
     assert [late.mine(nodeid) for nodeid in ids] == [owners[n] == 1 for n in ids]
+
+
+def _items(ids: list[str]) -> list[pytest.Item]:
+    return [cast(pytest.Item, SimpleNamespace(nodeid=i)) for i in ids]
+
+
+def test_remembered_durations_order_what_shards_take(tmp_path: Path) -> None:
+    """With durations, a heavy file's notable tests are taken by their own weight (one slow
+    test among many quick ones goes first, not in its file's place); its other tests share
+    what is left of the file's weight; a file the plan does not know weighs the mean."""
+    files = {"t/recipes.py": 17.0, "t/more.py": 11.0, "t/small.py": 1.0}
+    tests = {"t/recipes.py::test_primes": 13.5, "t/recipes.py::test_tiny": 0.000001}
+    table = plan_as_they_go(files, 2, tmp_path / "c", tests=tests, source="remembered")
+    assert table["split"] == ["t/recipes.py"]
+    assert table["tests"] == {"t/recipes.py::test_primes": 13.5}  # not notable: left out
+    assert table["unit"] == pytest.approx(29.0 / 3)
+    taker = Taker(
+        tmp_path / "c", 0, table["weights"], set(table["split"]), table["tests"], table["unit"]
+    )
+    ids = [
+        "t/more.py::a",
+        *(f"t/recipes.py::test_{i}" for i in range(4)),
+        "t/recipes.py::test_primes",
+        "t/new.py::n",
+        "t/small.py::s",
+    ]
+    assert [item.nodeid for item in taker.order(_items(ids))] == [
+        "t/recipes.py::test_primes",  # 13.5
+        "t/more.py::a",  # 11
+        "t/new.py::n",  # the mean, 9.67
+        "t/small.py::s",  # 1
+        *(f"t/recipes.py::test_{i}" for i in range(4)),  # (17 - 13.5) / 4 each
+    ]
+
+
+def test_peeking_takes_nothing(tmp_path: Path) -> None:
+    """The next test a shard names as ``nextitem`` is one of a unit it holds or one no shard
+    took; naming it does not take it, so the other shard may."""
+    ids = ["t/a.py::x", "t/a.py::y", "t/b.py::z", "t/c.py::w"]
+    items = _items(ids)
+    one = Taker(tmp_path / "c", 0, {}, set())
+    two = Taker(tmp_path / "c", 1, {}, set())
+    assert one.next_mine(items, 0) == 0  # takes a.py
+    assert one.peek(items, 1) == 1  # its own a.py
+    assert one.peek(items, 2) == 2  # b.py: nobody's yet, still nobody's after the peek
+    assert two.next_mine(items, 0) == 2  # so shard 2 takes it
+    assert one.peek(items, 2) == 3  # and shard 1 passes it over
+    assert one.next_mine(items, 2) == 3
+    assert two.peek(items, 3) is None and two.next_mine(items, 3) is None
 
 
 def test_a_first_run_finds_the_test_files_where_pytest_would(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Plugins loaded into a check's *own* pytest (``-p pytest_parex.child.NAME``): they run in
 another process, often another environment, and import nothing from the controller side --
-only the standard library, pytest and this package's ``child`` modules.
+only the standard library, pytest, this package's ``child`` modules and
+:mod:`pytest_parex.compat` (pytest's internals, in one place).
 
 This module holds what both sides must agree on: plugin names and the report variable.
 """

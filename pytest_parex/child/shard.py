@@ -2,24 +2,28 @@
 (``-p pytest_parex.child.shard --parex-shard 2/3 --parex-shard-plan FILE``), and the split
 itself.
 
-The gate decides the split once, before any shard starts (:func:`plan`, on the durations it
-remembered or the ones the project committed) and hands every shard the same plan file:
-which shard each test file (or test) goes to. Every shard collects the whole suite and
-keeps the tests the plan gives it (:func:`assign`). A test's shard depends only on the plan
-and the test itself, so two shards whose collections differ (a test file edited between
-them) still never both run, nor both drop, a test the plan knows:
+The gate writes one plan file, before any shard starts, and hands it to every shard. Every
+shard collects the whole suite; what it keeps depends on how the shards run:
 
-* a file the plan names goes whole to its shard, so its module and class fixtures are set
-  up once;
-* a file that alone outweighs a shard's share (one big ``test_more.py``) is shared out test
-  by test: its remembered tests to the shards the plan names, the others by a stable hash of
-  their node id, in the proportions the plan gives;
-* files the plan does not know (new since the durations were taken, or no plan at all) are
-  split among the shards by the greedy split below, from the loads the plan left, as every
-  shard collected them.
+* **Side by side on this machine** (local agents, lean ``-n`` workers: the shards see the
+  run's directory) they take units as they go (:class:`Taker`, :func:`plan_as_they_go`):
+  units biggest first -- by remembered durations, else committed ones, else file sizes --
+  each taken by exactly one shard before its first test runs. A unit is a test file (its
+  module and class fixtures set up once), or one test of a file that alone outweighs a
+  shard's share (one big ``test_more.py``). Whatever a guess in advance gets wrong (a run
+  slower than the last, a CPU shared with a type checker, random examples) the shards even
+  out: they end together, up to one unit.
+* **On ``--tx`` workers** (no shared directory) the split is made in advance (:func:`plan`,
+  :func:`assign`): which shard each test file (or test) goes to. A test's shard depends only
+  on the plan and the test itself, so two shards whose collections differ (a test file
+  edited between them) still never both run, nor both drop, a test the plan knows:
 
-With no durations at all, the plan says to take the files as they go instead
-(:class:`Taker`).
+  * a file the plan names goes whole to its shard;
+  * a heavy file's remembered tests go to the shards the plan names, the others by a
+    stable hash of their node id, in the proportions the plan gives;
+  * files the plan does not know (new since the durations were taken, or no plan at all)
+    are split among the shards by the greedy split below, from the loads the plan left, as
+    every shard collected them.
 
 Nothing here depends on hash or set order: the split is the same in every shard's process
 and on every machine.
@@ -40,8 +44,12 @@ from typing import Any
 import pytest
 
 from pytest_parex.child import SHARE, SUITE
+from pytest_parex.compat import tear_down_for
 
 PLAN_VERSION = 1
+NOTABLE = 0.001
+"""A heavy file's test that weighs at least this part of a shard's share is ordered by its
+own remembered duration when shards take units as they go (the plan names it)."""
 TAKER = pytest.StashKey["Taker"]()
 
 
@@ -97,18 +105,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if isinstance(claims, str) and claims:
         weights = plan_data.get("weights")
         weights = weights if isinstance(weights, dict) else {}
+        tests = plan_data.get("tests")
+        tests = tests if isinstance(tests, dict) else {}
         if hasattr(config, "workerinput"):
             # An xdist worker of this shard: xdist, not this plugin, says what runs next, so
             # the shards cannot take files as they go. Every shard computes the same plan on
-            # the sizes instead.
-            plan_data = plan(weights, {}, total, source="test file sizes")
+            # the same weights instead.
+            plan_data = plan(weights, tests, total, source=str(plan_data.get("source", "")))
         else:
             heavy = plan_data.get("split")
+            unit = plan_data.get("unit")
             taker = Taker(
                 Path(claims),
                 index - 1,
                 weights,
                 {f for f in heavy if isinstance(f, str)} if isinstance(heavy, list) else set(),
+                tests,
+                float(unit) if isinstance(unit, (int, float)) and _known({"u": unit}, "u") else 0.0,
             )
             items[:] = taker.order(items)
             config.stash[TAKER] = taker
@@ -130,9 +143,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    """pytest's own loop, over the tests this shard takes as it goes: each test runs with the
-    next test *this shard* runs as its ``nextitem`` (so fixtures are torn down as they would
-    be in a plain run of the same tests), which takes the next unit one test ahead."""
+    """pytest's own loop, over the tests this shard takes as it goes: each test runs with
+    the next test this shard *would* run as its ``nextitem`` (so fixtures are torn down as in
+    a plain run of the same tests) -- the next one of a unit it holds, else of a unit no
+    shard took yet. That unit is taken only once the test is done: a shard holds one unit at
+    a time, so another shard is free to take the next one meanwhile (then the next test's
+    setup first tears down what the named one would have kept, see
+    :func:`pytest_parex.compat.tear_down_for`)."""
     taker = session.config.stash.get(TAKER, None)
     if taker is None:
         return None
@@ -145,24 +162,35 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     items = session.items
     current = taker.next_mine(items, 0)
     while current is not None:
-        following = taker.next_mine(items, current + 1)
+        named = taker.peek(items, current + 1)
         item = items[current]
-        nextitem = items[following] if following is not None else None
+        nextitem = items[named] if named is not None else None
         item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         if session.shouldfail:
             raise session.Failed(session.shouldfail)
         if session.shouldstop:
             raise session.Interrupted(session.shouldstop)
+        following = taker.next_mine(items, current + 1)
+        if following is not None and following != named:
+            taker.stale = items[following]
         current = following
     return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    taker = item.config.stash.get(TAKER, None)
+    if taker is not None and taker.stale is item:
+        taker.stale = None
+        tear_down_for(item)
 
 
 # ---------------------------------------------------------------------------- taking as it goes
 
 
 class Taker:
-    """The first run's split, made as the shards go (the gate knows no durations yet, and
-    what a static guess gets wrong -- a small file of slow hypothesis tests -- one shard
+    """The split made as the shards go (what a guess in advance gets wrong -- a small file
+    of slow hypothesis tests, a run slower than the one the durations came from -- one shard
     would wait for): every shard collects the whole suite, runs its units (files; a heavy
     file's tests one by one) biggest first, and before a unit's first test takes it -- a hard
     link named after the unit in the run's claims directory, which exists at most once. A
@@ -171,17 +199,30 @@ class Taker:
     shards end together, up to one unit."""
 
     def __init__(
-        self, claims: Path, index: int, weights: Mapping[str, Any], heavy: set[str]
+        self,
+        claims: Path,
+        index: int,
+        weights: Mapping[str, Any],
+        heavy: set[str],
+        tests: Mapping[str, Any] | None = None,
+        default: float = 0.0,
     ) -> None:
         self.claims = claims
         self.index = index
         self.weights = weights
         self.heavy = heavy
+        self.tests: Mapping[str, Any] = tests or {}
+        """Remembered durations of a heavy file's notable tests (the rest share what is left
+        of the file's weight)."""
+        self.default = default
+        """What a file the plan does not know weighs (the mean of the ones it knows)."""
         self.taken: dict[str, bool] = {}
         self.ran = 0
         """Tests of this shard's share (it took their unit)."""
         self.looped = False
         """Whether the shard went through its tests (not with ``--co``)."""
+        self.stale: pytest.Item | None = None
+        """The next test to run, when the one before was torn down for another."""
         self._mark: Path | None = None
 
     def unit(self, nodeid: str) -> str:
@@ -189,22 +230,31 @@ class Taker:
         return nodeid if file in self.heavy else file
 
     def order(self, items: Sequence[pytest.Item]) -> list[pytest.Item]:
-        """Units biggest first (a heavy file's tests share its weight), each unit's tests in
-        collection order."""
+        """Units biggest first, each unit's tests in collection order. A heavy file's tests
+        weigh their remembered duration, those it does not know an equal part of what is left
+        of the file's weight; units of equal weight keep their collection order (a heavy
+        file's small tests run in their file's order, so its class fixtures are set up once
+        per shard)."""
         groups: dict[str, list[pytest.Item]] = {}
         for item in items:
             groups.setdefault(self.unit(item.nodeid), []).append(item)
         counts: dict[str, int] = {}
+        known: dict[str, float] = {}
         for unit in groups:
             file = unit.split("::", 1)[0]
-            counts[file] = counts.get(file, 0) + 1
+            if unit != file and _known(self.tests, unit):
+                known[file] = known.get(file, 0.0) + float(self.tests[unit])
+            else:
+                counts[file] = counts.get(file, 0) + 1
 
         def weight(unit: str) -> float:
             file = unit.split("::", 1)[0]
-            value = float(self.weights[file]) if _known(self.weights, file) else 0.0
-            return value / counts[file]
+            if unit != file and _known(self.tests, unit):
+                return float(self.tests[unit])
+            whole = float(self.weights[file]) if _known(self.weights, file) else self.default
+            return max(0.0, whole - known.get(file, 0.0)) / counts[file]
 
-        ordered = sorted(groups, key=lambda u: (-weight(u), u))
+        ordered = sorted(groups, key=lambda u: -weight(u))  # stable: collection order
         return [item for unit in ordered for item in groups[unit]]
 
     def mine(self, nodeid: str) -> bool:
@@ -222,9 +272,22 @@ class Taker:
                 return index
         return None
 
-    def _take(self, unit: str) -> bool:
+    def peek(self, items: Sequence[pytest.Item], start: int) -> int | None:
+        """The index of the next test from ``start`` on that this shard would run -- of a unit
+        it holds, or of one no shard took yet -- without taking anything."""
+        for index in range(start, len(items)):
+            unit = self.unit(items[index].nodeid)
+            held = self.taken.get(unit)
+            if held or (held is None and not self._claim(unit).exists()):
+                return index
+        return None
+
+    def _claim(self, unit: str) -> Path:
         digest = hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=12)
-        claim = self.claims / digest.hexdigest()
+        return self.claims / digest.hexdigest()
+
+    def _take(self, unit: str) -> bool:
+        claim = self._claim(unit)
         if self._mark is None:
             self.claims.mkdir(parents=True, exist_ok=True)
             mark = self.claims / f".shard-{self.index}-{os.getpid()}"
@@ -296,20 +359,38 @@ def plan(
 
 
 def plan_as_they_go(
-    sizes: Mapping[str, Any], n: int, claims: Path, *, source: str = ""
+    files: Mapping[str, Any],
+    n: int,
+    claims: Path,
+    *,
+    tests: Mapping[str, Any] | None = None,
+    source: str = "",
 ) -> dict[str, Any]:
-    """The plan of a run with no durations: the shards take units as they go (:class:`Taker`)
-    from ``claims``, biggest first by ``sizes``; a file bigger than a shard's share of them
-    is taken test by test."""
-    weights = {str(f): float(sizes[f]) for f in sorted(sizes) if _known(sizes, f)}
+    """The plan of shards that take units as they go (:class:`Taker`) from ``claims``,
+    biggest first by the weight of each file (seconds, or on a first run bytes); a file that
+    alone outweighs a shard's share is taken test by test, its notable tests (``tests``: at
+    least :data:`NOTABLE` of a share) first, by their remembered durations."""
+    weights = {str(f): float(files[f]) for f in sorted(files) if _known(files, f)}
     share = math.fsum(weights.values()) / n
+    heavy = sorted(f for f, w in weights.items() if n > 1 and w > share)
+    heavy_set = set(heavy)
+    known = tests or {}
+    notable = {
+        str(t): float(known[t])
+        for t in sorted(known)
+        if str(t).split("::", 1)[0] in heavy_set
+        and _known(known, t)
+        and float(known[t]) >= share * NOTABLE
+    }
     return {
         "version": PLAN_VERSION,
         "shards": n,
         "source": source,
         "dynamic": str(claims),
         "weights": weights,
-        "split": sorted(f for f, w in weights.items() if n > 1 and w > share),
+        "split": heavy,
+        "tests": notable,
+        "unit": math.fsum(weights.values()) / len(weights) if weights else 0.0,
     }
 
 

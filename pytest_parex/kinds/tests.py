@@ -99,11 +99,11 @@ class TestsKind(ChildPytest):
             files, tests, source = weights(check, ctx, store)
             n = check.shard[1]
             path = plan_path(ctx.state_dir, check)
-            if tests or not ctx.shared_state:
-                table = sharding.plan(files, tests, n, source=source)
-            else:  # no durations: the shards take the files as they go
+            if ctx.shared_state:  # the shards take the units as they go, biggest first
                 claims = path.with_name(f"{check.base_name}.claims")
-                table = sharding.plan_as_they_go(files, n, claims, source=source)
+                table = sharding.plan_as_they_go(files, n, claims, tests=tests, source=source)
+            else:  # --tx workers share no directory: a split made in advance
+                table = sharding.plan(files, tests, n, source=source)
             write_atomic(path, json.dumps(table), durable=False)
 
     def after_gate(
