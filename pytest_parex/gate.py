@@ -194,7 +194,19 @@ def configure(config: pytest.Config) -> None:
     # Watching keys every check (kept={}): a check never cached still reruns only when its
     # inputs change.
     kept: dict[str, incremental.Kept] | None = {} if watch is not None else None
-    decisions = cache.decide(parex_config.checks, kept=kept) if cache is not None else {}
+    # --parex-save-durations writes what the tests checks measure: they run.
+    measure = (
+        {
+            c.name: "--parex-save-durations measures it"
+            for c in parex_config.checks
+            if c.kind == "tests"
+        }
+        if config.getoption("parex_save_durations")
+        else None
+    )
+    decisions = (
+        cache.decide(parex_config.checks, kept=kept, measure=measure) if cache is not None else {}
+    )
     to_run = replace(
         parex_config,
         checks=tuple(c for c in parex_config.checks if not decisions.get(c.name, _RUNS).cached),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -650,6 +651,40 @@ def test_committed_durations_balance_a_checkout_with_no_history(project: Project
     assert sorted(_shard_tests(project)) == [
         ["tests/test_a.py::test_a", "tests/test_b.py::test_b", "tests/test_d.py::test_d"],
         ["tests/test_c.py::test_c"],
+    ]
+
+
+def test_saving_durations_runs_the_tests_a_cache_would_replay(project: Project) -> None:
+    """``--parex-save-durations`` writes what the run measures: a tests check whose pass
+    the cache holds runs again (and says why) instead of replaying no durations."""
+    _write(project, {f"tests/test_{n}.py": f"def test_{n}():\n    pass\n" for n in "ab"})
+    project.write(
+        {
+            "tests": {
+                "pytest": ["-q", "-p", "no:cacheprovider", "tests"],
+                "durations": ".test_durations",
+                # (not pytester's stdout/stderr files beside them: they change every run)
+                "reads": ["tests/**"],
+            }
+        }
+    )
+    first = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    assert first.ret == 0, first.stdout.str()
+    replayed = project.pytester.runpytest_subprocess("--parex", *NO_XDIST)
+    replayed.stdout.fnmatch_lines(["tests*cached*"])
+    saved = project.pytester.runpytest_subprocess(
+        "--parex", "--parex-save-durations", "--parex-plan", *NO_XDIST
+    )
+    saved.stdout.fnmatch_lines(["*tests*--parex-save-durations measures it*"])
+    saved = project.pytester.runpytest_subprocess("--parex", "--parex-save-durations", *NO_XDIST)
+    assert saved.ret == 0, saved.stdout.str()
+    saved.stdout.fnmatch_lines(
+        ["parex: saved the durations of 2 tests of tests to .test_durations"]
+    )
+    assert not re.search(r"^tests\s.*\bcached\b", saved.stdout.str(), re.MULTILINE)
+    assert sorted(json.loads((project.path / ".test_durations").read_text())) == [
+        "tests/test_a.py::test_a",
+        "tests/test_b.py::test_b",
     ]
 
 

@@ -142,7 +142,10 @@ class Incremental:
     # ------------------------------------------------------------------ deciding
 
     def decide(
-        self, checks: Sequence[Check], kept: Mapping[str, Kept] | None = None
+        self,
+        checks: Sequence[Check],
+        kept: Mapping[str, Kept] | None = None,
+        measure: Mapping[str, str] | None = None,
     ) -> dict[str, Decision]:
         """Which checks replay: each whose current key is one it passed on, whose ``needs``
         all replay, whose sibling shards all replay, and that reads nothing a check that runs
@@ -151,7 +154,10 @@ class Incremental:
         ``kept`` (the watch loop): the last result of each check in this loop and the key it
         ran on; a check whose key is still that one keeps that result, whatever it was -- a
         failure whose inputs did not change is not run again, a check that is never cached
-        reruns only when its inputs changed."""
+        reruns only when its inputs changed.
+
+        ``measure``: checks that run whatever they replay (name -> why: the run measures
+        something the replay cannot give); a pass of theirs is recorded as any other."""
         builder = self.builder()
         never: dict[str, str] = {}
         for check in checks:
@@ -192,6 +198,9 @@ class Incremental:
                 decisions[check.name] = Decision(
                     check.name, since or never[check.name], parts_kept, recordable=False
                 )
+                continue
+            if measure is not None and check.name in measure:
+                decisions[check.name] = Decision(check.name, measure[check.name], current)
                 continue
             found = self.store.lookup(check.name, current)
             self.warnings.extend(found.warnings)
