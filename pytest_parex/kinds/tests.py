@@ -1,15 +1,13 @@
 """``kind = "tests"``: the project's test suite in a child pytest, optionally split into shards
 (``shards = N``) that run side by side on the test-runner agents.
 
-The split is decided once, by the gate, before any shard starts
-(:func:`pytest_parex.child.shard.plan`), and handed to every shard in one plan file: so the
-shares are disjoint and together cover every selected test, whatever each shard collects.
-It is balanced on the per-file and per-test durations the gate remembered from earlier runs;
-where it remembers none, on the durations the project committed (``durations = "PATH"``,
-pytest-split's ``.test_durations`` format, written by ``--parex-save-durations``). On a first
-run with neither, the shards take the test files as they go, biggest first (every shard sees
-the run's directory: local agents, lean ``-n`` workers); with ``--tx`` workers the plan is
-split on the files' sizes.
+The gate writes one plan file for all the shards of a check, before any starts
+(:mod:`pytest_parex.child.shard`): the weight of each test file -- the per-file and per-test
+durations it remembered from earlier runs; where it remembers none, the durations the project
+committed (``durations = "PATH"``, pytest-split's ``.test_durations`` format, written by
+``--parex-save-durations``); with neither, the files' sizes. Shards that share the run's
+directory (local agents, lean ``-n`` workers) take units as they go, biggest first by those
+weights; on ``--tx`` workers the plan is a split made in advance on them.
 """
 
 from __future__ import annotations
