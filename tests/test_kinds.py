@@ -196,6 +196,14 @@ SHARDED = {
 }
 
 
+def _two_shards(project: Project) -> None:
+    """The gate of ``project``: its tests in 2 shards on 2 test-runner instances."""
+    project.write(
+        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
+        agents={"test-runner": 2},
+    )
+
+
 def _tests_of(project: Project, check: str, report: str = "r.json") -> list[str]:
     """The tests a check's child pytest ran, from the gate's JSON report."""
     (found,) = [c for c in project.json_report(report)["checks"] if c["name"] == check]
@@ -204,10 +212,7 @@ def _tests_of(project: Project, check: str, report: str = "r.json") -> list[str]
 
 def test_shards_cover_every_test_once_and_overlap(project: Project) -> None:
     _write(project, SHARDED)
-    project.write(
-        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
-        agents={"test-runner": 2},
-    )
+    _two_shards(project)
     result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["tests[[]1/2]*passed*", "tests[[]2/2]*passed*"])
@@ -466,10 +471,7 @@ def test_a_tests_check_that_runs_no_test_fails(project: Project, case: str) -> N
 
 def test_an_empty_shard_of_a_suite_with_tests_passes(project: Project) -> None:
     _write(project, {"tests/test_a.py": "def test_one():\n    pass\n"})
-    project.write(
-        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
-        agents={"test-runner": 2},
-    )
+    _two_shards(project)
     result = project.pytester.runpytest_subprocess("--parex", "--parex-no-cache")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines_random(
@@ -519,10 +521,7 @@ def test_a_first_run_takes_the_test_files_as_it_goes(
     as they go, biggest first, so a small file of slow tests does not hold a shard back
     while the other idles; every test runs exactly once."""
     _write(project, AS_THEY_GO)
-    project.write(
-        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
-        agents={"test-runner": 2},
-    )
+    _two_shards(project)
     result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json", *how)
     assert result.ret == 0, result.stdout.str()
     first, second = _shard_tests(project)
@@ -533,11 +532,7 @@ def test_a_first_run_takes_the_test_files_as_it_goes(
     ]
 
 
-FIXTURES = {
-    # A file big enough to be taken test by test, with a module fixture that logs its set-up
-    # and tear-down; small files in other directories.
-    "tests/a/test_big.py": "import os\nimport pytest\n\n"
-    + """
+RESOURCE = """
 @pytest.fixture(scope="module")
 def resource():
     with open("fixture.log", "a") as fh:
@@ -546,6 +541,13 @@ def resource():
     with open("fixture.log", "a") as fh:
         fh.write(f"down {os.getpid()}\\n")
 """
+"""A module fixture that logs its set-up and tear-down with the process's id."""
+
+FIXTURES = {
+    # A file big enough to be taken test by test, with a module fixture that logs its set-up
+    # and tear-down; small files in other directories.
+    "tests/a/test_big.py": "import os\nimport pytest\n\n"
+    + RESOURCE
     + "".join(f"\ndef test_{i}(resource):\n    pass\n" for i in range(30)),
     "tests/b/test_x.py": "def test_x():\n    pass\n",
     "tests/c/test_y.py": "def test_y():\n    pass\n",
@@ -693,10 +695,7 @@ def test_a_shard_holds_one_unit_at_a_time(project: Project) -> None:
     waits until the small file's test ran, which only the other shard is free to run."""
     _write(project, {"tests/test_big.py": _waiter("big", ["small"], 2000)})
     _write(project, {"tests/test_small.py": _marker("small")})
-    project.write(
-        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
-        agents={"test-runner": 2},
-    )
+    _two_shards(project)
     result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json")
     assert result.ret == 0, result.stdout.str()
     assert sorted(_shard_tests(project)) == [
@@ -709,7 +708,8 @@ STALE = {
     # One heavy file taken test by test, with a module fixture; t0 waits until t1 started
     # (in the other shard), t1 until test_x ran -- which the shard of t0 runs after t0,
     # though it named t1 (the next test of t0's module) as t0's nextitem.
-    "tests/a/test_big.py": """
+    "tests/a/test_big.py": textwrap.dedent(
+        """
         import os, time
         import pytest
 
@@ -722,15 +722,11 @@ STALE = {
         def mark(name):
             os.makedirs("done", exist_ok=True)
             open(os.path.join("done", name), "w").close()
-
-        @pytest.fixture(scope="module")
-        def resource():
-            with open("fixture.log", "a") as fh:
-                fh.write(f"up {os.getpid()}\\n")
-            yield
-            with open("fixture.log", "a") as fh:
-                fh.write(f"down {os.getpid()}\\n")
-
+        """
+    )
+    + RESOURCE
+    + textwrap.dedent(
+        """
         def test_0(resource):
             wait_for("t1")
 
@@ -739,8 +735,9 @@ STALE = {
             wait_for("x")
 
         # padding: the heaviest file by far, taken test by test
-    """
-    + "".join(f"        # {'x' * 70}\n" for _ in range(50)),
+        """
+    )
+    + "".join(f"# {'x' * 70}\n" for _ in range(50)),
     "tests/b/test_x.py": """
         import os
         def test_x():
@@ -759,10 +756,7 @@ def test_a_test_after_one_torn_down_for_another_finds_nothing_left_set_up(
     directory, is set up after that fixture is torn down -- not failed with "previous item
     was not torn down properly"."""
     _write(project, STALE)
-    project.write(
-        {"tests": {"pytest": ["-q", "-p", "no:cacheprovider", "tests"], "shards": 2}},
-        agents={"test-runner": 2},
-    )
+    _two_shards(project)
     result = project.pytester.runpytest_subprocess("--parex", "--parex-json=r.json")
     assert result.ret == 0, result.stdout.str()
     shards = sorted(_shard_tests(project))
