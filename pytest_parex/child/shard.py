@@ -114,14 +114,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             plan_data = plan(weights, tests, total, source=str(plan_data.get("source", "")))
         else:
             heavy = plan_data.get("split")
-            unit = plan_data.get("unit")
+            default = _seconds(plan_data.get("unit"))
             taker = Taker(
                 Path(claims),
                 index - 1,
                 weights,
                 {f for f in heavy if isinstance(f, str)} if isinstance(heavy, list) else set(),
                 tests,
-                float(unit) if isinstance(unit, (int, float)) and _known({"u": unit}, "u") else 0.0,
+                default if default is not None else 0.0,
             )
             items[:] = taker.order(items)
             config.stash[TAKER] = taker
@@ -321,11 +321,9 @@ def plan(
     """
     if n < 1:
         raise ValueError(f"the number of shards must be at least 1, got {n}")
-    weights = {str(f): float(files[f]) for f in sorted(files) if _known(files, f)}
+    weights, _, heavy = _file_weights(files, n)
     known_tests = {str(t): float(tests[t]) for t in sorted(tests) if _known(tests, t)}
     total = math.fsum(weights.values())
-    share = total / n
-    heavy = sorted(f for f, w in weights.items() if n > 1 and w > share)
     units: dict[str, float] = {f: w for f, w in weights.items() if f not in heavy}
     heavy_set = set(heavy)
     remainder = 0.0
@@ -370,9 +368,7 @@ def plan_as_they_go(
     biggest first by the weight of each file (seconds, or on a first run bytes); a file that
     alone outweighs a shard's share is taken test by test, its notable tests (``tests``: at
     least :data:`NOTABLE` of a share) first, by their remembered durations."""
-    weights = {str(f): float(files[f]) for f in sorted(files) if _known(files, f)}
-    share = math.fsum(weights.values()) / n
-    heavy = sorted(f for f, w in weights.items() if n > 1 and w > share)
+    weights, share, heavy = _file_weights(files, n)
     heavy_set = set(heavy)
     known = tests or {}
     notable = {
@@ -392,6 +388,14 @@ def plan_as_they_go(
         "tests": notable,
         "unit": math.fsum(weights.values()) / len(weights) if weights else 0.0,
     }
+
+
+def _file_weights(files: Mapping[str, Any], n: int) -> tuple[dict[str, float], float, list[str]]:
+    """The files' known weights (in name order), a shard's share of their total, and the
+    heavy files: those that alone outweigh a share (none with one shard)."""
+    weights = {str(f): float(files[f]) for f in sorted(files) if _known(files, f)}
+    share = math.fsum(weights.values()) / n
+    return weights, share, sorted(f for f, w in weights.items() if n > 1 and w > share)
 
 
 def water_fill(loads: Sequence[float], amount: float) -> list[float]:
@@ -477,7 +481,7 @@ def assign(nodeids: Sequence[str], n: int, plan_data: Mapping[str, Any]) -> dict
         # Files the plan did not know: whole, each weighing a known file's mean.
         groups = group_by_file(unknown)
         mapping = {nodeid: file for file, ids in groups.items() for nodeid in ids}
-        each = float(unit) if _known({"u": unit}, "u") and unit else 1.0
+        each = _seconds(unit) or 1.0
         weights = dict.fromkeys(groups, each)
         start = loads
     shares = split(sorted(set(mapping.values())), n, weights, loads=start)
@@ -490,9 +494,8 @@ def assign(nodeids: Sequence[str], n: int, plan_data: Mapping[str, Any]) -> dict
 def _numbers(value: Any, n: int) -> list[float] | None:
     if not isinstance(value, list) or len(value) != n:
         return None
-    if not all(_known({"v": v}, "v") for v in value):
-        return None
-    return [float(v) for v in value]
+    numbers = [_seconds(v) for v in value]
+    return None if None in numbers else [float(v) for v in value]
 
 
 # ---------------------------------------------------------------------------- the split
@@ -552,14 +555,19 @@ def units(
     return unit, weights
 
 
-def _known(durations: Mapping[str, Any] | None, unit: str) -> bool:
-    value = durations.get(unit) if durations is not None else None
-    return (
+def _seconds(value: Any) -> float | None:
+    """``value`` as seconds: a finite, non-negative number (not a bool); else None."""
+    ok = (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
         and math.isfinite(value)
         and value >= 0
     )
+    return float(value) if ok else None
+
+
+def _known(durations: Mapping[str, Any] | None, unit: str) -> bool:
+    return _seconds(durations.get(unit) if durations is not None else None) is not None
 
 
 def split(
