@@ -223,6 +223,41 @@ def test_configuration_in_the_checks_cwd_counts(project: Project) -> None:
     _agree(project, "t", "failed")
 
 
+def test_a_committed_durations_file_orders_the_shards_and_decides_no_verdict(
+    project: Project,
+) -> None:
+    """A tests check's ``durations`` file only orders what its shards take: with ``reads``
+    it is not an input, so rewriting it replays the shards' passes -- and running them, in
+    the new order, passes too. (A suite whose verdict depends on its order: README, "What it
+    cannot see".)"""
+    for name in "abc":
+        (project.path / "tests").mkdir(exist_ok=True)
+        (project.path / "tests" / f"test_{name}.py").write_text(f"def test_{name}(): pass\n")
+    durations = project.path / ".test_durations"
+    weights = {"a": 5.0, "b": 0.01, "c": 0.01}
+    durations.write_text(
+        json.dumps({f"tests/test_{k}.py::test_{k}": v for k, v in weights.items()})
+    )
+    tests = {
+        "pytest": ["-q", "-p", "no:cacheprovider", "tests"],
+        "shards": 2,
+        "durations": ".test_durations",
+        "reads": ["tests/**"],
+    }
+    project.write({"tests": tests}, agents={"test-runner": 2})
+    assert _gate(project).ret == 0
+    weights = {"a": 0.01, "b": 0.01, "c": 5.0}
+    durations.write_text(
+        json.dumps({f"tests/test_{k}.py::test_{k}": v for k, v in weights.items()})
+    )
+    cached = _gate(project)
+    uncached = _gate(project, "--parex-no-cache")
+    for shard in ("tests[1/2]", "tests[2/2]"):
+        assert _status(cached, shard) == "cached", cached.stdout.str()
+        assert _status(uncached, shard) == "passed", uncached.stdout.str()
+    assert cached.ret == uncached.ret == 0
+
+
 # ------------------------------------------------------------------------------ 5: cwd outside
 
 
